@@ -1,0 +1,44 @@
+"""Session ids, and the Redis keys derived from them."""
+
+import re
+
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+# Django's own format (get_random_string(32, a-z0-9)): about 165 bits.
+SESSION_ID_RE = re.compile(r"[a-z0-9]{32}")
+KEY_PREFIX = "sd:"
+DIGEST_SALT = "sessiondemo.sessions.keys.digest"
+HANDLE_SALT = "sessiondemo.sessions.keys.handle"
+
+
+def key_prefix():
+    return getattr(settings, "SESSION_REDIS_KEY_PREFIX", KEY_PREFIX)
+
+
+def is_valid_session_id(value):
+    """Return True if ``value`` has the exact format this engine issues."""
+    return isinstance(value, str) and SESSION_ID_RE.fullmatch(value) is not None
+
+
+def session_digest(session_id):
+    """
+    Return the keyed hash that names a session in Redis.
+
+    HMAC-SHA256 under a key derived from SECRET_KEY, truncated to 128 bits: a
+    Redis dump, replica or MONITOR stream shows no value usable as a cookie.
+    """
+    return salted_hmac(DIGEST_SALT, session_id, algorithm="sha256").hexdigest()[:32]
+
+
+def session_redis_key(digest):
+    return f"{key_prefix()}s:{digest}"
+
+
+def user_index_key(user_id):
+    return f"{key_prefix()}u:{user_id}"
+
+
+def session_handle(digest):
+    """Return an opaque, stable id for a session that is safe to show or log."""
+    return salted_hmac(HANDLE_SALT, digest, algorithm="sha256").hexdigest()[:16]
