@@ -1,0 +1,57 @@
+"""Fixtures shared by every test: a private redis-server, clients and users."""
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+
+from sessiondemo.testing.probes import RoundTrips
+from sessiondemo.testing.redis_server import RedisServer
+
+
+def point_sessions_at(url):
+    """Make the site's session store use the Redis at ``url`` from now on."""
+    settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"] = url
+    caches.__dict__.pop("settings", None)
+    caches.close_all()
+    try:
+        delattr(caches._connections, settings.SESSION_CACHE_ALIAS)
+    except AttributeError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """Start a redis-server of the suite's own on a free loopback port."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    point_sessions_at(server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def redis(redis_server):
+    """Return a plain client of the test Redis, emptied before each test."""
+    if redis_server.process is None:
+        redis_server.start()
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def round_trips():
+    """Record the round trips the site makes to Redis while the block runs."""
+    return RoundTrips.recording
+
+
+@pytest.fixture
+def password():
+    return "correct horse battery staple"
+
+
+@pytest.fixture
+def user(db, password):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory(password=password)

@@ -1,0 +1,78 @@
+"""A redis-py connection that records each round trip it makes to the server."""
+
+import contextlib
+import threading
+
+from redis.connection import Connection
+
+
+class RoundTrips:
+    """The round trips made while recording; each is the list of command names sent."""
+
+    _lock = threading.Lock()
+    _active = []
+
+    def __init__(self):
+        self.trips = []
+
+    def __len__(self):
+        return len(self.trips)
+
+    @property
+    def commands(self):
+        return [name for trip in self.trips for name in trip]
+
+    @classmethod
+    def record(cls, names):
+        with cls._lock:
+            for log in cls._active:
+                log.trips.append(names)
+
+    @classmethod
+    @contextlib.contextmanager
+    def recording(cls):
+        """Record every round trip made by any CountingConnection meanwhile."""
+        log = cls()
+        with cls._lock:
+            cls._active.append(log)
+        try:
+            yield log
+        finally:
+            with cls._lock:
+                cls._active.remove(log)
+
+
+class CountingConnection(Connection):
+    """A real TCP connection that reports each request it sends, less the handshake."""
+
+    _handshake = False
+    _pending_names = None
+
+    def on_connect_check_health(self, check_health=True):
+        self._handshake = True
+        try:
+            return super().on_connect_check_health(check_health=check_health)
+        finally:
+            self._handshake = False
+
+    def pack_commands(self, commands):
+        commands = list(commands)
+        self._pending_names = [_name(args) for args in commands]
+        return super().pack_commands(commands)
+
+    def send_command(self, *args, **kwargs):
+        self._pending_names = [_name(args)]
+        return super().send_command(*args, **kwargs)
+
+    def send_packed_command(self, command, check_health=True):
+        names, self._pending_names = self._pending_names or [], None
+        if not self._handshake:
+            RoundTrips.record(names)
+        return super().send_packed_command(command, check_health=check_health)
+
+
+def _name(args):
+    name = args[0]
+    if isinstance(name, bytes):
+        name = name.decode()
+    return str(name).split(" ")[0].upper()

@@ -1,0 +1,87 @@
+"""The whole server-side session workflow, as a browser and an attacker see it."""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+
+pytestmark = pytest.mark.django_db
+
+COOKIE = settings.SESSION_COOKIE_NAME
+
+
+def log_in(client, user, password, **extra):
+    return client.post(
+        "/accounts/login/",
+        {"username": user.username, "password": password},
+        secure=True,
+        **extra,
+    )
+
+
+def test_login_sets_a_hardened_session_cookie(client, user, password):
+    response = log_in(client, user, password)
+
+    assert response.status_code == 302
+    assert response["Location"] == settings.LOGIN_REDIRECT_URL
+    morsel = response.cookies[COOKIE]
+    assert COOKIE.startswith("__Host-")
+    assert morsel["secure"] is True
+    assert morsel["httponly"] is True
+    assert morsel["samesite"] == "Lax"
+    assert morsel["path"] == "/"
+    assert morsel["domain"] == ""
+    assert morsel["max-age"] == "" and morsel["expires"] == ""
+
+
+def test_login_stores_the_session_in_redis_under_a_keyed_hash(client, user, password, redis):
+    session_id = log_in(client, user, password).cookies[COOKIE].value
+
+    key = session_redis_key(session_digest(session_id))
+    stored = redis.hgetall(key)
+    assert stored[b"m:uid"] == str(user.pk).encode()
+    assert stored[b"d:_auth_user_id"] == f'"{user.pk}"'.encode()
+    assert 0 < redis.ttl(key) <= settings.SESSION_COOKIE_AGE
+    # Nothing in Redis names or contains the cookie's value.
+    for name in redis.scan_iter():
+        assert session_id.encode() not in name
+        if redis.type(name) == b"hash":
+            assert all(session_id.encode() not in v for v in redis.hgetall(name).values())
+    assert redis.zscore(user_index_key(user.pk), session_digest(session_id)) is not None
+
+
+def test_profile_with_the_cookie_shows_the_user(client, user, password):
+    log_in(client, user, password)
+
+    response = client.get("/profile/", secure=True)
+
+    assert response.status_code == 200
+    assert user.username in response.text
+    assert {"no-store", "private"} <= {d.strip() for d in response["Cache-Control"].split(",")}
+    assert "Cookie" in response["Vary"]
+
+
+def test_logout_deletes_the_session_and_a_replayed_cookie_gets_nothing(client, user, password, redis):
+    session_id = log_in(client, user, password).cookies[COOKIE].value
+
+    assert client.get("/accounts/logout/", secure=True).status_code == 405
+    response = client.post("/accounts/logout/", secure=True)
+
+    assert response.status_code == 302
+    assert response.cookies[COOKIE]["max-age"] == 0
+    assert redis.exists(session_redis_key(session_digest(session_id))) == 0
+    assert redis.exists(user_index_key(user.pk)) == 0
+    replay = Client()
+    replay.cookies[COOKIE] = session_id
+    response = replay.get("/profile/", secure=True)
+    assert response.status_code == 302
+    assert response["Location"] == f"{settings.LOGIN_URL}?next=/profile/"
+    assert redis.dbsize() == 0
+
+
+def test_anonymous_profile_redirects_to_login_with_next(client):
+    response = client.get("/profile/", secure=True)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/profile/"
