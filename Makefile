@@ -1,0 +1,39 @@
+# Two commands: `make run` serves the site, `make test` runs the whole suite.
+# Each sets itself up: virtualenv, requirements, migrations, Redis, browser.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON_FOR_VENV = $(shell scripts/find-python)
+
+.PHONY: run test test-postgres bench clean
+
+run: $(VENV)/.installed-run
+	scripts/dev-server
+
+test: $(VENV)/.installed-test
+	scripts/ensure-chromium
+	$(PY) -m pytest
+
+# The suite against PostgreSQL (the production database) instead of SQLite.
+test-postgres: $(VENV)/.installed-test
+	scripts/ensure-chromium
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sessiondemo} $(PY) -m pytest
+
+bench: $(VENV)/.installed-test
+	$(PY) bench/run.py
+
+$(VENV)/bin/python:
+	@python="$(PYTHON_FOR_VENV)"; test -n "$$python" || exit 1; \
+	echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements.txt requirements-test.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@ $(VENV)/.installed-run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
