@@ -1,22 +1,11 @@
 """Fixtures shared by every test: a private redis-server, clients and users."""
 
 import pytest
-from django.conf import settings
-from django.core.cache import caches
 
+from sessiondemo.sessions import scripts
 from sessiondemo.testing.probes import RoundTrips
 from sessiondemo.testing.redis_server import RedisServer
-
-
-def point_sessions_at(url):
-    """Make the site's session store use the Redis at ``url`` from now on."""
-    settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"] = url
-    caches.__dict__.pop("settings", None)
-    caches.close_all()
-    try:
-        delattr(caches._connections, settings.SESSION_CACHE_ALIAS)
-    except AttributeError:
-        pass
+from sessiondemo.testing.store import point_sessions_at
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +24,9 @@ def redis(redis_server):
         redis_server.start()
     client = redis_server.client()
     client.flushall()
+    # As on a server that has run a while; tests of the cold case flush them.
+    for script in scripts.SHAS:
+        client.script_load(script)
     yield client
     client.close()
 
