@@ -18,9 +18,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The names scripts/ensure-chromium accepts, in the same order.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
 def chromium_path():
     """Return the path of the system Chromium, or None if it is not installed."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
 
 
 def require_chromium():
