@@ -7,7 +7,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("signup/", views.SignupView.as_view(), name="signup"),
     path("password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -21,6 +21,13 @@ class SignupView(CreateView):
         return response
 
 
+class LogoutView(auth_views.LogoutView):
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out: your session was deleted on the server.")
+        return response
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("accounts:password_change_done")
 
