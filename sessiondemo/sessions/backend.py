@@ -48,6 +48,11 @@ class SessionStore(SessionBase):
         # format this engine issues is an anonymous visitor, at no Redis cost.
         return is_valid_session_id(key)
 
+    def clear(self):
+        super().clear()
+        # Make the next save a replace, so no key written meanwhile survives.
+        self._stored = None
+
     def _get_new_session_key(self):
         # No exists() check (a round trip): a save with must_create=True
         # refuses a taken key atomically, and create() then draws again.
@@ -64,6 +69,8 @@ class SessionStore(SessionBase):
         return session_handle(session_digest(self.session_key))
 
     def load(self):
+        if self.session_key is None:
+            return {}
         digest = session_digest(self.session_key)
         with store_errors():
             fields = get_client().hgetall(session_redis_key(digest))
@@ -116,6 +123,9 @@ class SessionStore(SessionBase):
         )
 
     def save(self, must_create=False):
+        if not must_create:
+            # Load first, so that a key the store no longer holds is replaced.
+            self._get_session()
         if self.session_key is None:
             return self.create()
         if self._pending_create:
@@ -158,14 +168,16 @@ class SessionStore(SessionBase):
         ttl_ms = max(self.get_expiry_age(), 0) * 1000
         digest = session_digest(self.session_key)
         field_args = [item for pair in fields.items() for item in pair]
+        key = session_redis_key(digest)
+        # A replace may drop an owner this instance never read (a clear()
+        # before any load), so it asks Redis for it in the same round trip.
+        owner_query = [scripts.Command(("HGET", key, USER_FIELD))] if mode == "replace" else []
         calls = [
-            scripts.Eval(
-                scripts.SAVE,
-                [session_redis_key(digest)],
-                [mode, ttl_ms, len(fields), *field_args, *removed],
-            )
+            *owner_query,
+            scripts.Eval(scripts.SAVE, [key], [mode, ttl_ms, len(fields), *field_args, *removed]),
         ]
-        if user_id is not None and ttl_ms > 0:
+        indexed = user_id is not None and ttl_ms > 0
+        if indexed:
             now_ms = int(now * 1000)
             calls.append(index.add_call(user_id, digest, expires_ms=now_ms + ttl_ms, now_ms=now_ms))
         if self._stored_user_id is not None and self._stored_user_id != user_id:
@@ -173,10 +185,14 @@ class SessionStore(SessionBase):
 
         with store_errors():
             client = get_client()
-            outcome = scripts.execute(client, calls)[0]
-            if outcome != 1 and len(calls) > 1 and user_id is not None:
+            results = scripts.execute(client, calls)
+            outcome = results[len(owner_query)]
+            previous_owner = results[0].decode() if owner_query and results[0] else None
+            if outcome != 1 and indexed:
                 # Nothing was written, so take back the index entry queued with it.
                 scripts.execute(client, [index.remove_call(user_id, [digest])])
+            if outcome == 1 and previous_owner not in (None, user_id, self._stored_user_id):
+                scripts.execute(client, [index.remove_call(previous_owner, [digest])])
         if outcome == 0:
             raise CreateError
         if outcome == -1:

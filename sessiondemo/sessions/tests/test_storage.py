@@ -1,0 +1,471 @@
+"""What the engine keeps in Redis, what each save writes, and what each operation costs."""
+
+import json
+import logging
+import pickle
+import time
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+
+from sessiondemo.sessions import index
+from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+
+UNPICKLED = []
+
+
+def record_unpickling(marker):
+    UNPICKLED.append(marker)
+
+
+class PicklePayload:
+    def __reduce__(self):
+        return (record_unpickling, ("unpickled",))
+
+
+def hash_key(session_key):
+    return session_redis_key(session_digest(session_key))
+
+
+def saved_session(data, *, expiry=None):
+    session = SessionStore()
+    session.update(data)
+    if expiry is not None:
+        session.set_expiry(expiry)
+    session.save()
+    return session
+
+
+def loaded_session(session_key):
+    session = SessionStore(session_key)
+    session.keys()
+    return session
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def data_fields(redis, session_key):
+    fields = redis.hgetall(hash_key(session_key))
+    return {k.decode()[2:]: v for k, v in fields.items() if k.startswith(b"d:")}
+
+
+def test_a_session_is_one_hash_named_by_the_keyed_digest_of_its_id(redis):
+    session = saved_session({"cat": "dog", "cart": {"items": [1, 2]}, "n": 3})
+
+    key = hash_key(session.session_key)
+    assert key == "sd:s:" + session_digest(session.session_key)
+    assert redis.keys("*") == [key.encode()]
+    assert redis.type(key) == b"hash"
+    assert set(redis.hkeys(key)) == {b"d:cat", b"d:cart", b"d:n", b"m:created", b"m:seen"}
+    fields = data_fields(redis, session.session_key)
+    values = {name: json.loads(raw) for name, raw in fields.items()}
+    assert values == {"cat": "dog", "cart": {"items": [1, 2]}, "n": 3}
+
+
+def test_metadata_records_creation_and_last_save(redis):
+    before = time.time()
+    session = saved_session({"a": 1})
+    key = hash_key(session.session_key)
+    created = float(redis.hget(key, "m:created"))
+    assert before - 1 <= created <= time.time() + 1
+    assert float(redis.hget(key, "m:seen")) == created
+    redis.hset(key, mapping={"m:created": "1000.000", "m:seen": "1000.000"})
+
+    session["a"] = 2
+    session.save()
+
+    assert redis.hget(key, "m:created") == b"1000.000"
+    assert float(redis.hget(key, "m:seen")) >= before - 1
+
+
+def test_the_owner_of_a_logged_in_session_is_metadata(redis):
+    session = saved_session({SESSION_KEY: "42", "a": 1})
+    key = hash_key(session.session_key)
+    assert redis.hget(key, "m:uid") == b"42"
+
+    del session[SESSION_KEY]
+    session.save()
+
+    assert redis.hexists(key, "m:uid") is False
+    assert redis.exists(user_index_key("42")) == 0
+
+
+def test_the_raw_session_id_appears_in_no_key_or_value(redis):
+    session = saved_session({SESSION_KEY: "42", "a": "b"})
+    session_id = session.session_key.encode()
+
+    keys = list(redis.scan_iter())
+    assert sorted(keys) == sorted(
+        [hash_key(session.session_key).encode(), user_index_key("42").encode()]
+    )
+    for key in keys:
+        assert session_id not in key
+        if redis.type(key) == b"hash":
+            contents = [item for pair in redis.hgetall(key).items() for item in pair]
+        else:
+            contents = redis.zrange(key, 0, -1)
+        assert contents
+        assert all(session_id not in item for item in contents)
+
+
+def test_every_key_expires(redis):
+    saved_session({SESSION_KEY: "42"})
+    saved_session({"a": 1}, expiry=60)
+
+    keys = list(redis.scan_iter())
+
+    assert len(keys) == 3
+    assert all(redis.pttl(key) > 0 for key in keys)
+
+
+@pytest.mark.parametrize("expiry", [None, 300, 7 * 86400])
+def test_the_session_ttl_is_its_expiry_age(redis, expiry):
+    session = saved_session({"a": 1}, expiry=expiry)
+
+    ttl_ms = redis.pttl(hash_key(session.session_key))
+
+    assert abs(ttl_ms - session.get_expiry_age() * 1000) <= 2000
+
+
+def test_a_save_pushes_the_expiry_back(redis):
+    session = saved_session({"a": 1})
+    key = hash_key(session.session_key)
+    redis.pexpire(key, 5000)
+
+    session["a"] = 2
+    session.save()
+
+    assert abs(redis.pttl(key) - session.get_expiry_age() * 1000) <= 2000
+
+
+def test_the_user_index_expires_with_the_users_last_expiring_session(redis):
+    longer = saved_session({SESSION_KEY: "42"}, expiry=600)
+    shorter = saved_session({SESSION_KEY: "42"}, expiry=300)
+    index_key = user_index_key("42")
+
+    for session in (longer, shorter):
+        score = redis.zscore(index_key, session_digest(session.session_key))
+        assert abs(score - redis.pexpiretime(hash_key(session.session_key))) <= 1000
+    longest = redis.pexpiretime(hash_key(longer.session_key))
+    assert abs(redis.pexpiretime(index_key) - longest) <= 1000
+
+
+def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
+    session_key = saved_session({"a": 1, "b": 1}).session_key
+    session = loaded_session(session_key)
+    redis.hset(hash_key(session_key), mapping={"d:a": "100", "d:other": '"planted"'})
+
+    session["b"] = 2
+    with round_trips() as log:
+        session.save()
+
+    assert log.trips == [["EVALSHA"]]
+    assert data_fields(redis, session_key) == {"a": b"100", "b": b"2", "other": b'"planted"'}
+
+
+def test_a_save_removes_only_the_keys_that_were_deleted(redis):
+    session_key = saved_session({"a": 1, "b": 1}).session_key
+    session = loaded_session(session_key)
+    redis.hset(hash_key(session_key), "d:other", '"planted"')
+
+    del session["a"]
+    session.save()
+
+    assert data_fields(redis, session_key) == {"b": b"1", "other": b'"planted"'}
+
+
+def test_a_save_without_changes_rewrites_no_key(redis):
+    session_key = saved_session({"a": 1}).session_key
+    session = loaded_session(session_key)
+    redis.hset(hash_key(session_key), "d:a", "100")
+
+    session.save()
+
+    assert data_fields(redis, session_key) == {"a": b"100"}
+
+
+def test_an_in_place_change_marked_modified_is_persisted():
+    session = saved_session({"cart": {"items": [1]}})
+    session["cart"]["items"].append(2)
+    session.modified = True
+    session.save()
+    assert SessionStore(session.session_key).get("cart") == {"items": [1, 2]}
+
+    other = loaded_session(session.session_key)
+    other["cart"]["items"].append(3)
+    other.modified = True
+    other.save()
+
+    assert SessionStore(session.session_key).get("cart") == {"items": [1, 2, 3]}
+
+
+def test_clear_then_save_replaces_every_data_field(redis):
+    session_key = saved_session({SESSION_KEY: "42", "a": 1}).session_key
+    session = SessionStore(session_key)
+
+    session.clear()
+    session["new"] = 1
+    session.save()
+
+    assert data_fields(redis, session_key) == {"new": b"1"}
+    assert set(redis.hkeys(hash_key(session_key))) == {b"d:new", b"m:created", b"m:seen"}
+    assert redis.exists(user_index_key("42")) == 0
+
+
+def test_clear_of_a_loaded_session_then_save_drops_keys_written_meanwhile(redis):
+    session_key = saved_session({"a": 1}).session_key
+    session = loaded_session(session_key)
+    redis.hset(hash_key(session_key), "d:other", '"planted"')
+
+    session.clear()
+    session["new"] = 1
+    session.save()
+
+    assert SessionStore(session_key).load() == {"new": 1}
+
+
+def test_a_pickle_payload_loads_as_an_empty_anonymous_session(redis, caplog):
+    UNPICKLED.clear()
+    session_key = saved_session({SESSION_KEY: "42"}).session_key
+    payload = pickle.dumps(PicklePayload())
+    redis.hset(hash_key(session_key), "d:evil", payload)
+
+    with caplog.at_level(logging.WARNING, logger="django.security.SuspiciousSession"):
+        session = SessionStore(session_key)
+        assert session.get(SESSION_KEY) is None
+
+    assert session.session_key is None
+    assert list(session.items()) == []
+    assert UNPICKLED == []
+    warnings = [r for r in caplog.records if r.name == "django.security.SuspiciousSession"]
+    assert ["corrupted" in r.getMessage() for r in warnings] == [True]
+    pickle.loads(payload)
+    assert UNPICKLED == ["unpickled"]
+
+
+def test_save_must_create_on_a_taken_key_raises_create_error(redis):
+    first = saved_session({"a": 1})
+    stored = redis.hgetall(hash_key(first.session_key))
+    second = SessionStore(first.session_key)
+
+    with pytest.raises(CreateError):
+        second.save(must_create=True)
+
+    assert redis.hgetall(hash_key(first.session_key)) == stored
+
+
+def test_a_cycled_key_found_taken_at_save_is_drawn_again(redis):
+    session = saved_session({"a": 1})
+    session.cycle_key()
+    taken = session.session_key
+    redis.hset(hash_key(taken), "d:owner", '"someone else"')
+
+    session.save()
+
+    assert session.session_key not in (None, taken)
+    assert data_fields(redis, taken) == {"owner": b'"someone else"'}
+    assert SessionStore(session.session_key).load() == {"a": 1}
+
+
+def test_a_logged_in_session_is_filed_under_its_user(redis):
+    session = saved_session({SESSION_KEY: "42"})
+
+    score = redis.zscore(user_index_key("42"), session_digest(session.session_key))
+
+    assert score is not None
+    assert abs(score - (now_ms() + session.get_expiry_age() * 1000)) <= 2000
+
+
+def test_an_anonymous_session_is_filed_nowhere(redis):
+    saved_session({"a": 1})
+
+    assert redis.keys("sd:u:*") == []
+
+
+def test_deleting_a_session_drops_it_from_its_users_index(redis):
+    first = saved_session({SESSION_KEY: "42"})
+    second = saved_session({SESSION_KEY: "42"})
+    index_key = user_index_key("42")
+
+    first.delete()
+    assert redis.zrange(index_key, 0, -1) == [session_digest(second.session_key).encode()]
+
+    SessionStore().delete(second.session_key)
+    assert redis.exists(index_key) == 0
+    assert redis.dbsize() == 0
+
+
+def test_a_session_that_changes_user_moves_its_index_entry(redis):
+    session = saved_session({SESSION_KEY: "1"})
+    digest = session_digest(session.session_key)
+
+    session[SESSION_KEY] = "2"
+    session.save()
+
+    assert redis.exists(user_index_key("1")) == 0
+    assert redis.zrange(user_index_key("2"), 0, -1) == [digest.encode()]
+    assert redis.hget(hash_key(session.session_key), "m:uid") == b"2"
+
+
+def test_end_user_sessions_ends_every_other_session_of_the_user(redis):
+    kept, *others = [saved_session({SESSION_KEY: "7"}) for _ in range(3)]
+    stranger = saved_session({SESSION_KEY: "8"})
+
+    assert SessionStore.end_user_sessions(7, keep=kept.session_key) == 2
+
+    assert kept.exists(kept.session_key) is True
+    assert stranger.exists(stranger.session_key) is True
+    assert [s.exists(s.session_key) for s in others] == [False, False]
+    assert redis.zrange(user_index_key("7"), 0, -1) == [session_digest(kept.session_key).encode()]
+    for session in others:
+        session["a"] = 1
+        with pytest.raises(UpdateError):
+            session.save()
+        assert session.exists(session.session_key) is False
+
+
+def test_end_user_sessions_without_keep_ends_them_all(redis):
+    sessions = [saved_session({SESSION_KEY: "7"}) for _ in range(2)]
+
+    assert SessionStore.end_user_sessions("7") == 2
+
+    assert redis.dbsize() == 0
+    assert SessionStore.end_user_sessions("7") == 0
+    assert [s.exists(s.session_key) for s in sessions] == [False, False]
+
+
+def test_clear_expired_prunes_index_entries_of_ended_sessions_and_is_idempotent(redis):
+    live = saved_session({SESSION_KEY: "1"})
+    vanished = saved_session({SESSION_KEY: "1"})
+    redis.delete(hash_key(vanished.session_key))
+    redis.zadd(user_index_key("1"), {"e" * 32: now_ms() - 60_000})
+    redis.zadd(user_index_key("2"), {"f" * 32: now_ms() + 60_000})
+
+    report = SessionStore.clear_expired()
+
+    assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (2, 3, 1)
+    assert "pruned 3" in str(report)
+    assert redis.zrange(user_index_key("1"), 0, -1) == [session_digest(live.session_key).encode()]
+    assert redis.exists(user_index_key("2")) == 0
+    assert live.exists(live.session_key) is True
+    again = SessionStore.clear_expired()
+    assert (again.indexes_scanned, again.entries_pruned, again.indexes_removed) == (1, 0, 0)
+
+
+def test_clear_expired_reaches_every_index_across_scan_batches(redis):
+    for user_id in range(7):
+        redis.zadd(user_index_key(user_id), {"e" * 32: now_ms() + 60_000})
+    redis.set("sd:u:not-an-index", "x")
+
+    report = index.prune_all(redis, batch_size=2)
+
+    assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (7, 7, 7)
+    assert redis.keys("sd:u:*") == [b"sd:u:not-an-index"]
+
+
+def test_saves_survive_a_script_flush(redis, round_trips):
+    session = saved_session({SESSION_KEY: "42", "a": 1})
+    redis.script_flush()
+
+    session["a"] = 2
+    with round_trips() as log:
+        session.save()
+
+    assert log.trips == [["EVALSHA", "EVALSHA"], ["EVAL", "EVAL"]]
+    assert SessionStore(session.session_key).get("a") == 2
+    assert redis.zscore(user_index_key("42"), session_digest(session.session_key)) is not None
+    session["a"] = 3
+    with round_trips() as log:
+        session.save()
+    assert log.trips == [["EVALSHA", "EVALSHA"]]
+
+
+def test_creates_and_deletes_survive_a_script_flush(redis):
+    redis.script_flush()
+    session = saved_session({SESSION_KEY: "42"})
+    assert session.exists(session.session_key) is True
+
+    redis.script_flush()
+    session.delete()
+
+    assert redis.dbsize() == 0
+
+
+def test_load_costs_one_round_trip(round_trips):
+    session_key = saved_session({"a": 1}).session_key
+
+    with round_trips() as log:
+        assert SessionStore(session_key).get("a") == 1
+
+    assert log.trips == [["HGETALL"]]
+
+
+def test_a_save_of_a_loaded_session_costs_one_round_trip(round_trips):
+    session = loaded_session(saved_session({SESSION_KEY: "42"}).session_key)
+    session["a"] = 1
+
+    with round_trips() as log:
+        session.save()
+
+    assert len(log) == 1
+
+
+@pytest.mark.parametrize("data", [{}, {"a": 1}, {SESSION_KEY: "42"}])
+def test_create_costs_one_round_trip(round_trips, data):
+    session = SessionStore()
+    session.update(data)
+
+    with round_trips() as log:
+        session.save()
+
+    assert len(log) == 1
+    assert SessionStore(session.session_key).load() == data
+
+
+@pytest.mark.parametrize("data", [{"a": 1}, {SESSION_KEY: "42"}])
+def test_a_delete_of_a_loaded_session_costs_one_round_trip(redis, round_trips, data):
+    session = loaded_session(saved_session(data).session_key)
+
+    with round_trips() as log:
+        session.delete()
+
+    assert len(log) == 1
+    assert redis.dbsize() == 0
+
+
+def test_cycle_key_of_a_loaded_session_costs_one_round_trip_and_its_save_one(round_trips):
+    session = loaded_session(saved_session({SESSION_KEY: "42"}).session_key)
+
+    with round_trips() as log:
+        session.cycle_key()
+    assert len(log) == 1
+
+    with round_trips() as log:
+        session.save()
+    assert len(log) == 1
+
+
+def test_exists_costs_one_round_trip(round_trips):
+    session_key = saved_session({"a": 1}).session_key
+
+    with round_trips() as log:
+        assert SessionStore().exists(session_key) is True
+
+    assert log.trips == [["EXISTS"]]
+
+
+@pytest.mark.parametrize("key", ["12345678", "x" * 40, "A" * 32])
+def test_an_invalid_key_costs_nothing(round_trips, key):
+    with round_trips() as log:
+        session = SessionStore(key)
+        session.get("a")
+        session.exists(key)
+        session.delete(key)
+        session.load()
+        session.flush()
+
+    assert len(log) == 0
