@@ -4,10 +4,13 @@ The Redis session engine: ``SESSION_ENGINE = "sessiondemo.sessions.backend"``.
 Each session is one Redis hash under ``<prefix>s:<digest>``, where the digest
 is a keyed hash of the session id. Every top-level session key is one field
 (``d:<key>``) holding its value in SESSION_SERIALIZER's JSON, beside metadata
-fields (``m:created``, ``m:seen``, ``m:uid``). A save writes only the fields
-that differ from what was loaded, so concurrent requests that change different
-keys of one session do not overwrite each other, and it checks and writes in
-one Lua script, so a session deleted meanwhile is never resurrected.
+fields (``m:created``, ``m:seen``, ``m:idle``, ``m:uid``, ``m:ip``, ``m:ua``).
+
+A load is one script that also slides the idle TTL, refreshes "last active"
+and enforces the absolute age. A save writes only the fields that differ from
+what was loaded, so concurrent requests that change different keys of one
+session do not overwrite each other, and it checks and writes in one script,
+so a session deleted meanwhile is never resurrected.
 """
 
 import logging
@@ -19,14 +22,22 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.utils.crypto import get_random_string
 
-from . import index, scripts
+from . import conf, events, index, scripts
 from .connection import get_client, store_errors
-from .keys import is_valid_session_id, session_digest, session_handle, session_redis_key
+from .keys import (
+    AGENT_FIELD,
+    CREATED_FIELD,
+    DATA_PREFIX,
+    IDLE_FIELD,
+    IP_FIELD,
+    SEEN_FIELD,
+    USER_FIELD,
+    is_valid_session_id,
+    session_digest,
+    session_handle,
+    session_redis_key,
+)
 
-DATA_PREFIX = "d:"
-CREATED_FIELD = "m:created"
-SEEN_FIELD = "m:seen"
-USER_FIELD = "m:uid"
 VALID_KEY_CHARS = string.ascii_lowercase + string.digits
 
 security_logger = logging.getLogger("django.security.SuspiciousSession")
@@ -41,6 +52,8 @@ class SessionStore(SessionBase):
         # Redis; None when unknown, which makes the next save a full rewrite.
         self._stored = None
         self._stored_user_id = None
+        self._created = None
+        self._client_fields = {}
         self._pending_create = False
 
     def _validate_session_key(self, key):
@@ -68,12 +81,24 @@ class SessionStore(SessionBase):
             return None
         return session_handle(session_digest(self.session_key))
 
+    def record_client(self, *, ip, user_agent):
+        """Store who is using this session (IP address, User-Agent) with its next save."""
+        self._client_fields = {IP_FIELD: ip, AGENT_FIELD: user_agent}
+        self.modified = True
+
     def load(self):
         if self.session_key is None:
             return {}
         digest = session_digest(self.session_key)
+        args = [f"{time.time():.3f}", conf.seen_interval(), self._absolute_age()]
         with store_errors():
-            fields = get_client().hgetall(session_redis_key(digest))
+            reply = scripts.execute(
+                get_client(), [scripts.Eval(scripts.LOAD, [session_redis_key(digest)], args)]
+            )[0]
+        fields = dict(zip(reply[::2], reply[1::2]))
+        if b"m:ended" in fields:
+            self._end_expired(digest, fields[USER_FIELD.encode()].decode())
+            fields = {}
         session = self._decode(fields) if fields else None
         if session is None:
             # Strict mode: an id the store does not hold is never adopted.
@@ -82,6 +107,18 @@ class SessionStore(SessionBase):
             self._stored_user_id = None
             return {}
         return session
+
+    def _end_expired(self, digest, user_id):
+        """Finish ending a session that its absolute age ended during a load."""
+        if user_id:
+            with store_errors():
+                scripts.execute(get_client(), [index.remove_call(user_id, [digest])])
+        events.log_event(
+            events.ENDED,
+            reason=events.ENDED_EXPIRED,
+            user_id=user_id or None,
+            session=session_handle(digest),
+        )
 
     def _decode(self, fields):
         """Return the session dict held in a hash's ``fields``, or None if corrupt."""
@@ -94,12 +131,14 @@ class SessionStore(SessionBase):
                     key = name[len(DATA_PREFIX) :]
                     session[key] = serializer.loads(raw)
                     stored[key] = raw
+            created = float(fields.get(CREATED_FIELD.encode(), 0))
         except (ValueError, UnicodeDecodeError):
             security_logger.warning("Session data corrupted")
             return None
         user_id = fields.get(USER_FIELD.encode())
         self._stored = stored
         self._stored_user_id = user_id.decode() if user_id else None
+        self._created = created or None
         return session
 
     def exists(self, session_key):
@@ -109,10 +148,11 @@ class SessionStore(SessionBase):
             return bool(get_client().exists(session_redis_key(session_digest(session_key))))
 
     def create(self):
+        self._pending_create = False
         for _ in range(10):
             self._session_key = self._get_new_session_key()
             try:
-                self.save(must_create=True)
+                self._write("create")
             except CreateError:
                 continue
             self.modified = True
@@ -123,7 +163,7 @@ class SessionStore(SessionBase):
         )
 
     def save(self, must_create=False):
-        if not must_create:
+        if not (must_create or self._pending_create):
             # Load first, so that a key the store no longer holds is replaced.
             self._get_session()
         if self.session_key is None:
@@ -134,12 +174,8 @@ class SessionStore(SessionBase):
             except CreateError:
                 return self.create()
         if must_create:
-            mode = "create"
-        elif self._stored is None:
-            mode = "replace"
-        else:
-            mode = "update"
-        self._write(mode)
+            return self._write("create")
+        self._write("replace" if self._stored is None else "update")
 
     def _write(self, mode):
         """Write the session in ``mode`` (create, update or replace) in one round trip."""
@@ -153,53 +189,86 @@ class SessionStore(SessionBase):
             changed, removed = encoded, []
 
         now = time.time()
+        created = now if mode == "create" or self._created is None else self._created
+        expiry_age = max(self.get_expiry_age(), 0)
+        # An expiry in seconds slides with every request; a date does not.
+        sliding = not isinstance(session.get("_session_expiry"), str)
+        absolute_end = created + self._absolute_age()
+        ttl_ms = int(max(min(now + expiry_age, absolute_end) - now, 0) * 1000)
         fields = {DATA_PREFIX + key: value for key, value in changed.items()}
         fields[SEEN_FIELD] = f"{now:.3f}"
+        fields[IDLE_FIELD] = str(expiry_age * 1000 if sliding else 0)
+        fields.update(self._client_fields)
         if mode == "create":
-            fields[CREATED_FIELD] = f"{now:.3f}"
+            fields[CREATED_FIELD] = f"{created:.3f}"
         user_id = session.get(SESSION_KEY)
         user_id = str(user_id) if user_id is not None else None
-        if user_id != self._stored_user_id or mode != "update":
-            if user_id is None:
-                removed.append(USER_FIELD)
-            else:
-                fields[USER_FIELD] = user_id
+        if user_id is not None:
+            fields[USER_FIELD] = user_id
+        else:
+            removed.append(USER_FIELD)
 
-        ttl_ms = max(self.get_expiry_age(), 0) * 1000
         digest = session_digest(self.session_key)
         field_args = [item for pair in fields.items() for item in pair]
-        key = session_redis_key(digest)
-        # A replace may drop an owner this instance never read (a clear()
-        # before any load), so it asks Redis for it in the same round trip.
-        owner_query = [scripts.Command(("HGET", key, USER_FIELD))] if mode == "replace" else []
         calls = [
-            *owner_query,
-            scripts.Eval(scripts.SAVE, [key], [mode, ttl_ms, len(fields), *field_args, *removed]),
+            scripts.Eval(
+                scripts.SAVE,
+                [session_redis_key(digest)],
+                [mode, ttl_ms, len(fields), *field_args, *removed],
+            )
         ]
         indexed = user_id is not None and ttl_ms > 0
         if indexed:
-            now_ms = int(now * 1000)
-            calls.append(index.add_call(user_id, digest, expires_ms=now_ms + ttl_ms, now_ms=now_ms))
-        if self._stored_user_id is not None and self._stored_user_id != user_id:
-            calls.append(index.remove_call(self._stored_user_id, [digest]))
+            score_ms = int((absolute_end if sliding else now + ttl_ms / 1000) * 1000)
+            calls.append(
+                index.add_call(
+                    user_id,
+                    digest,
+                    score_ms=score_ms,
+                    now_ms=int(now * 1000),
+                    limit=conf.max_sessions_per_user(),
+                )
+            )
 
         with store_errors():
             client = get_client()
             results = scripts.execute(client, calls)
-            outcome = results[len(owner_query)]
-            previous_owner = results[0].decode() if owner_query and results[0] else None
+            outcome = results[0][0]
+            previous_owner = results[0][1].decode() if outcome == 1 and results[0][1] else None
+            follow_up = []
             if outcome != 1 and indexed:
                 # Nothing was written, so take back the index entry queued with it.
-                scripts.execute(client, [index.remove_call(user_id, [digest])])
-            if outcome == 1 and previous_owner not in (None, user_id, self._stored_user_id):
-                scripts.execute(client, [index.remove_call(previous_owner, [digest])])
+                follow_up.append(index.remove_call(user_id, [digest]))
+            stale_owners = {previous_owner, self._stored_user_id} - {None, user_id}
+            if outcome == 1:
+                follow_up += [index.remove_call(owner, [digest]) for owner in stale_owners]
+            evicted = [d.decode() for d in results[1]] if indexed and outcome == 1 else []
+            if follow_up:
+                scripts.execute(client, follow_up)
+            if evicted:
+                self._end_evicted(client, user_id, evicted)
         if outcome == 0:
             raise CreateError
         if outcome == -1:
             raise UpdateError
+        if mode == "create" and user_id is not None:
+            events.log_event(events.CREATED, user_id=user_id, session=session_handle(digest))
         self._stored = encoded
         self._stored_user_id = user_id
+        self._created = created
+        self._client_fields = {}
         self._pending_create = False
+
+    @staticmethod
+    def _end_evicted(client, user_id, digests):
+        """End the sessions a login pushed past the per-user limit."""
+        for digest in index.end_sessions(client, user_id, digests):
+            events.log_event(
+                events.ENDED,
+                reason=events.ENDED_BY_SESSION_CAP,
+                user_id=user_id,
+                session=session_handle(digest),
+            )
 
     def delete(self, session_key=None):
         if session_key is None:
@@ -242,23 +311,75 @@ class SessionStore(SessionBase):
         self._session_cache = data
         self._stored = None
         self._stored_user_id = None
+        self._created = None
         self._pending_create = True
         self.modified = True
         if old_key:
             self._delete(old_key, old_user_id)
+            if old_user_id is not None:
+                events.log_event(
+                    events.ROTATED,
+                    user_id=old_user_id,
+                    session=session_handle(session_digest(old_key)),
+                    new_session=self.handle,
+                )
 
     async def acycle_key(self):
         return await sync_to_async(self.cycle_key)()
 
+    @staticmethod
+    def _absolute_age():
+        # Lua reads the limit as a number; "no limit" is a very large one.
+        return conf.absolute_age() or 10**10
+
     @classmethod
-    def end_user_sessions(cls, user_id, *, keep=None):
+    def user_sessions(cls, user_id):
+        """Return the live sessions of ``user_id`` (index.SessionInfo, no ids) in two round trips."""
+        with store_errors():
+            return index.sessions_of(get_client(), user_id)
+
+    @classmethod
+    def end_user_session(cls, user_id, handle, *, reason=events.ENDED_BY_USER):
+        """End the session of ``user_id`` whose handle is ``handle``; return whether one ended."""
+        with store_errors():
+            client = get_client()
+            digest = index.find_digest(client, user_id, handle)
+            ended = index.end_sessions(client, user_id, [digest]) if digest else []
+        cls._log_ended(user_id, ended, reason)
+        return bool(ended)
+
+    @classmethod
+    def end_user_sessions(cls, user_id, *, keep=None, reason=events.ENDED_BY_USER):
         """End every session of ``user_id`` except the one keyed ``keep``; return how many."""
         keep_digest = session_digest(keep) if keep else None
         with store_errors():
-            return index.end_sessions(get_client(), user_id, keep_digest=keep_digest)
+            client = get_client()
+            digests = [d for d in index.user_digests(client, user_id) if d != keep_digest]
+            ended = index.end_sessions(client, user_id, digests)
+        cls._log_ended(user_id, ended, reason)
+        return len(ended)
+
+    @classmethod
+    def end_all_sessions(cls, *, reason=events.ENDED_BY_COMMAND):
+        """End every session in the store; return how many."""
+        with store_errors():
+            ended = index.end_everything(get_client())
+        events.log_event(events.ENDED, reason=reason, user_id="*", session="*", count=ended)
+        return ended
+
+    @staticmethod
+    def _log_ended(user_id, digests, reason):
+        for digest in digests:
+            events.log_event(
+                events.ENDED, reason=reason, user_id=user_id, session=session_handle(digest)
+            )
 
     @classmethod
     def clear_expired(cls):
-        """Prune per-user index entries of sessions that have expired; Redis expires the rest."""
+        """Prune per-user index entries of sessions that have ended; Redis expires the rest."""
+
+        def log_pruned(user_id, count):
+            events.log_event(events.PRUNED, reason=events.ENDED_EXPIRED, user_id=user_id, session=None, count=count)
+
         with store_errors():
-            return index.prune_all(get_client())
+            return index.prune_all(get_client(), on_pruned=log_pruned)

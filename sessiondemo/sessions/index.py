@@ -1,27 +1,55 @@
 """
 The per-user session index: one sorted set per user, ``<prefix>u:<user id>``.
 
-Members are session digests, scored by the session's expiry time in epoch
+Members are session digests, scored by the latest time the session can live
+to (its login time plus the absolute age, or its fixed expiry), in epoch
 milliseconds. The engine keeps it in step with every save and delete, in the
-same round trip; expired members are pruned whenever an index is written and
-by clear_expired(), and the index key expires with its last session. The
-index is never updated atomically with a session (they may live on different
-Redis Cluster slots), so readers confirm membership against the sessions
-themselves.
+same round trip; members past their score are pruned whenever an index is
+written and by clear_expired(), and the index key expires with its last
+session. A session may end before its score (idle timeout) and the index is
+never updated atomically with a session (they may live on different Redis
+Cluster slots), so readers confirm members against the sessions themselves
+and drop those that are gone.
 """
 
 import dataclasses
 import time
+from datetime import UTC, datetime
 
 from . import scripts
-from .keys import key_prefix, session_redis_key, user_index_key
+from .conf import key_prefix
+from .keys import (
+    AGENT_FIELD,
+    CREATED_FIELD,
+    IP_FIELD,
+    SEEN_FIELD,
+    USER_FIELD,
+    session_handle,
+    session_redis_key,
+    user_index_key,
+)
 
 SCAN_BATCH = 500
+INFO_FIELDS = (USER_FIELD, CREATED_FIELD, SEEN_FIELD, IP_FIELD, AGENT_FIELD)
 
 
-def add_call(user_id, digest, *, expires_ms, now_ms):
-    """Return the call that files ``digest`` under ``user_id`` until ``expires_ms``."""
-    return scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], [now_ms, expires_ms, digest])
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    """What the store knows about one live session, without its id."""
+
+    digest: str
+    handle: str
+    created_at: datetime | None
+    last_active: datetime | None
+    ip: str
+    user_agent: str
+
+
+def add_call(user_id, digest, *, score_ms, now_ms, limit):
+    """Return the call that files ``digest`` under ``user_id``, evicting past ``limit``."""
+    return scripts.Eval(
+        scripts.INDEX_ADD, [user_index_key(user_id)], [now_ms, limit, score_ms, digest]
+    )
 
 
 def remove_call(user_id, digests):
@@ -34,45 +62,86 @@ def _remove(key, digests):
     return scripts.Command(("ZREM", key, *digests))
 
 
-def live_digests(client, user_id):
-    """Return the digests of ``user_id``'s live sessions, pruning dead entries."""
-    now_ms = int(time.time() * 1000)
-    key = user_index_key(user_id)
+def _indexed_digests(client, key):
     pipe = client.pipeline(transaction=False)
-    pipe.zremrangebyscore(key, "-inf", now_ms)
+    pipe.zremrangebyscore(key, "-inf", int(time.time() * 1000))
     pipe.zrange(key, 0, -1)
-    digests = [d.decode() for d in pipe.execute()[1]]
-    return _confirm(client, {key: digests}).get(key, [])
+    return [digest.decode() for digest in pipe.execute()[1]]
 
 
-def end_sessions(client, user_id, *, keep_digest=None):
-    """Delete every session in ``user_id``'s index but ``keep_digest``; return how many."""
+def sessions_of(client, user_id):
+    """Return ``user_id``'s live sessions in two round trips, dropping entries of ended ones."""
     key = user_index_key(user_id)
-    targets = [d.decode() for d in client.zrange(key, 0, -1)]
-    targets = [d for d in targets if d != keep_digest]
-    if not targets:
-        return 0
+    digests = _indexed_digests(client, key)
+    if not digests:
+        return []
     pipe = client.pipeline(transaction=False)
-    for digest in targets:
-        pipe.delete(session_redis_key(digest))
-    pipe.zrem(key, *targets)
-    return sum(pipe.execute()[:-1])
-
-
-def _confirm(client, members_by_index):
-    """Return ``members_by_index`` less the members whose session is gone, and drop those."""
-    pairs = [(key, d) for key, digests in members_by_index.items() for d in digests]
-    if not pairs:
-        return {}
-    pipe = client.pipeline(transaction=False)
-    for _, digest in pairs:
-        pipe.exists(session_redis_key(digest))
-    live, gone = {}, {}
-    for (key, digest), exists in zip(pairs, pipe.execute()):
-        (live if exists else gone).setdefault(key, []).append(digest)
+    for digest in digests:
+        pipe.hmget(session_redis_key(digest), INFO_FIELDS)
+    sessions, gone = [], []
+    for digest, (owner, created, seen, ip, agent) in zip(digests, pipe.execute()):
+        if owner is None or owner.decode() != str(user_id):
+            gone.append(digest)
+            continue
+        sessions.append(
+            SessionInfo(
+                digest=digest,
+                handle=session_handle(digest),
+                created_at=_timestamp(created),
+                last_active=_timestamp(seen),
+                ip=ip.decode() if ip else "",
+                user_agent=agent.decode(errors="replace") if agent else "",
+            )
+        )
     if gone:
-        scripts.execute(client, [_remove(key, digests) for key, digests in gone.items()])
-    return live
+        scripts.execute(client, [_remove(key, gone)])
+    return sessions
+
+
+def _timestamp(raw):
+    return datetime.fromtimestamp(float(raw), UTC) if raw else None
+
+
+def find_digest(client, user_id, handle):
+    """Return the digest of ``user_id``'s session whose handle is ``handle``, or None."""
+    for digest in _indexed_digests(client, user_index_key(user_id)):
+        if session_handle(digest) == handle:
+            return digest
+    return None
+
+
+def end_sessions(client, user_id, digests):
+    """Delete ``user_id``'s sessions ``digests``; return the digests that were live."""
+    if not digests:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for digest in digests:
+        pipe.delete(session_redis_key(digest))
+    pipe.zrem(user_index_key(user_id), *digests)
+    deleted = pipe.execute()[:-1]
+    return [digest for digest, was_live in zip(digests, deleted) if was_live]
+
+
+def user_digests(client, user_id):
+    """Return every digest in ``user_id``'s index, pruned by score only."""
+    return _indexed_digests(client, user_index_key(user_id))
+
+
+def end_everything(client, batch_size=SCAN_BATCH):
+    """Delete every session and index under the prefix; return how many sessions there were."""
+    ended = 0
+    for pattern in (f"{key_prefix()}s:*", f"{key_prefix()}u:*"):
+        batch = []
+        for key in client.scan_iter(match=pattern, count=batch_size):
+            batch.append(key)
+            if len(batch) >= batch_size:
+                count = client.unlink(*batch)
+                ended += count if pattern.endswith("s:*") else 0
+                batch = []
+        if batch:
+            count = client.unlink(*batch)
+            ended += count if pattern.endswith("s:*") else 0
+    return ended
 
 
 @dataclasses.dataclass
@@ -91,27 +160,28 @@ class PruneReport:
         )
 
 
-def prune_all(client, batch_size=SCAN_BATCH):
+def prune_all(client, batch_size=SCAN_BATCH, on_pruned=None):
     """
     Prune every user index of entries whose session has expired or is gone.
 
     Walks the index keys with SCAN in batches of about ``batch_size``, so
     memory stays bounded however many users there are. Safe to run while the
     site serves traffic and alongside another run: each step is idempotent.
+    Call ``on_pruned(user_id, count)`` for each index that lost entries.
     """
     report = PruneReport()
     batch = []
     for key in client.scan_iter(match=f"{key_prefix()}u:*", count=batch_size, _type="zset"):
         batch.append(key.decode())
         if len(batch) >= batch_size:
-            _prune_batch(client, batch, report)
+            _prune_batch(client, batch, report, on_pruned)
             batch = []
     if batch:
-        _prune_batch(client, batch, report)
+        _prune_batch(client, batch, report, on_pruned)
     return report
 
 
-def _prune_batch(client, keys, report):
+def _prune_batch(client, keys, report, on_pruned):
     now_ms = int(time.time() * 1000)
     pipe = client.pipeline(transaction=False)
     for key in keys:
@@ -119,13 +189,34 @@ def _prune_batch(client, keys, report):
         pipe.zrange(key, 0, -1)
     results = pipe.execute()
     members = {}
+    pruned = {}
     for i, key in enumerate(keys):
         expired, digests = results[2 * i : 2 * i + 2]
-        report.entries_pruned += expired
+        pruned[key] = expired
         members[key] = [d.decode() for d in digests]
     live = _confirm(client, members)
     for key, digests in members.items():
-        report.entries_pruned += len(digests) - len(live.get(key, []))
+        pruned[key] += len(digests) - len(live.get(key, []))
         if not live.get(key):
             report.indexes_removed += 1
+    for key, count in pruned.items():
+        report.entries_pruned += count
+        if count and on_pruned is not None:
+            on_pruned(key.removeprefix(f"{key_prefix()}u:"), count)
     report.indexes_scanned += len(keys)
+
+
+def _confirm(client, members_by_index):
+    """Return ``members_by_index`` less the members whose session is gone, and drop those."""
+    pairs = [(key, d) for key, digests in members_by_index.items() for d in digests]
+    if not pairs:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for _, digest in pairs:
+        pipe.exists(session_redis_key(digest))
+    live, gone = {}, {}
+    for (key, digest), exists in zip(pairs, pipe.execute()):
+        (live if exists else gone).setdefault(key, []).append(digest)
+    if gone:
+        scripts.execute(client, [_remove(key, digests) for key, digests in gone.items()])
+    return live

@@ -1,19 +1,15 @@
-"""Session ids, and the Redis keys derived from them."""
+"""Session ids, and the names of the Redis keys and fields derived from them."""
 
 import re
 
-from django.conf import settings
 from django.utils.crypto import salted_hmac
+
+from .conf import key_prefix
 
 # Django's own format (get_random_string(32, a-z0-9)): about 165 bits.
 SESSION_ID_RE = re.compile(r"[a-z0-9]{32}")
-KEY_PREFIX = "sd:"
 DIGEST_SALT = "sessiondemo.sessions.keys.digest"
 HANDLE_SALT = "sessiondemo.sessions.keys.handle"
-
-
-def key_prefix():
-    return getattr(settings, "SESSION_REDIS_KEY_PREFIX", KEY_PREFIX)
 
 
 def is_valid_session_id(value):
@@ -42,3 +38,13 @@ def user_index_key(user_id):
 def session_handle(digest):
     """Return an opaque, stable id for a session that is safe to show or log."""
     return salted_hmac(HANDLE_SALT, digest, algorithm="sha256").hexdigest()[:16]
+
+
+# Fields of a session hash: one per top-level session key, then metadata.
+DATA_PREFIX = "d:"
+CREATED_FIELD = "m:created"
+SEEN_FIELD = "m:seen"
+IDLE_FIELD = "m:idle"
+USER_FIELD = "m:uid"
+IP_FIELD = "m:ip"
+AGENT_FIELD = "m:ua"

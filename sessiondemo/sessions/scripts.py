@@ -12,18 +12,48 @@ from typing import NamedTuple
 
 from redis.exceptions import NoScriptError
 
+# KEYS[1] session hash. ARGV: now (epoch seconds), the "last active" refresh
+# interval (s), the absolute age limit (s). Returns the hash's fields and
+# values; slides its TTL by its m:idle; refreshes m:seen at most once per
+# interval. A session past its absolute age is deleted, and the reply is then
+# {"m:ended", "absolute", "m:uid", <user id>}.
+LOAD = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return fields end
+local meta = {}
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 2) == 'm:' then meta[fields[i]] = fields[i + 1] end
+end
+local now = tonumber(ARGV[1])
+local left_ms = (tonumber(meta['m:created'] or ARGV[1]) + tonumber(ARGV[3]) - now) * 1000
+if left_ms <= 0 then
+  redis.call('DEL', KEYS[1])
+  return {'m:ended', 'absolute', 'm:uid', meta['m:uid'] or ''}
+end
+if now - tonumber(meta['m:seen'] or '0') >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'm:seen', ARGV[1])
+end
+local idle_ms = tonumber(meta['m:idle'] or '0')
+if idle_ms > 0 then
+  redis.call('PEXPIRE', KEYS[1], math.floor(math.min(idle_ms, left_ms)))
+end
+return fields
+"""
+
 # KEYS[1] session hash. ARGV: mode ("create" | "update" | "replace"), ttl in
 # ms, the number n of fields to set, n field/value pairs, then fields to delete.
-# Returns 1 on success, 0 if "create" found the key taken, -1 if "update" or
-# "replace" found it gone (deleted by a logout or a revocation meanwhile).
+# Returns {1, previous owner} on success, {0} if "create" found the key taken,
+# {-1} if "update" or "replace" found it gone (a logout or a revocation
+# deleted it meanwhile).
 SAVE = """
 local exists = redis.call('EXISTS', KEYS[1])
 local mode = ARGV[1]
 if mode == 'create' then
-  if exists == 1 then return 0 end
+  if exists == 1 then return {0} end
 elseif exists == 0 then
-  return -1
+  return {-1}
 end
+local previous_owner = redis.call('HGET', KEYS[1], 'm:uid') or ''
 if mode == 'replace' then
   local stale = {}
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
@@ -40,7 +70,7 @@ if #ARGV >= first_del then
   redis.call('HDEL', KEYS[1], unpack(ARGV, first_del, #ARGV))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+return {1, previous_owner}
 """
 
 # KEYS[1] session hash. Delete it and return the user id it belonged to.
@@ -50,23 +80,31 @@ redis.call('DEL', KEYS[1])
 return uid
 """
 
-# KEYS[1] user index (sorted set of session digests scored by expiry in ms).
-# ARGV: now in ms, then score/member pairs to add (none to only prune). Drops
-# expired members, and lets the index itself expire with its last session.
+# KEYS[1] user index (sorted set of session digests scored by the latest time
+# each session can live to, in epoch ms). ARGV: now in ms, the most sessions
+# the user may have (0: no limit), then the score and digest to file. Drops
+# expired members; past the limit, drops the oldest members and returns them
+# (their sessions are for the caller to end); lets the index expire with its
+# last session.
 INDEX_ADD = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #ARGV > 1 then
-  redis.call('ZADD', KEYS[1], unpack(ARGV, 2, #ARGV))
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+local evicted = {}
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if tonumber(ARGV[2]) > 0 and excess > 0 then
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, excess)) do
+    if member ~= ARGV[4] and #evicted < excess then evicted[#evicted + 1] = member end
+  end
+  if #evicted > 0 then redis.call('ZREM', KEYS[1], unpack(evicted)) end
 end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #last == 0 then return 0 end
 redis.call('PEXPIREAT', KEYS[1], last[2])
-return redis.call('ZCARD', KEYS[1])
+return evicted
 """
 
 SHAS = {
     script: hashlib.sha1(script.encode()).hexdigest()
-    for script in (SAVE, DELETE, INDEX_ADD)
+    for script in (LOAD, SAVE, DELETE, INDEX_ADD)
 }
 
 

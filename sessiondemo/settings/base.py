@@ -148,7 +148,12 @@ SESSION_COOKIE_PATH = "/"
 SESSION_COOKIE_DOMAIN = None
 # The cookie lives as long as the browser; Redis's TTL is the real expiry.
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 12 * 60 * 60))
+# Idle timeout: every request that reads the session slides its TTL back to this.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_TIMEOUT", 30 * 60))
+# Absolute timeout: no session outlives its login by more than this.
+SESSION_REDIS_ABSOLUTE_AGE = int(os.environ.get("SESSION_ABSOLUTE_TIMEOUT", 12 * 60 * 60))
+# A login past this many sessions of one account ends its oldest session.
+SESSION_REDIS_MAX_PER_USER = 20
 
 
 # CSRF: a hardened cookie, never stored in the session (that would create a
@@ -195,6 +200,10 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/profile/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Ending sessions from "Your sessions" asks for the password again once the
+# session's last authentication is older than this (seconds).
+ACCOUNTS_REAUTHENTICATE_AFTER = 10 * 60
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -218,13 +227,31 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 
-# Email
+# Email: the console in development; SMTP when EMAIL_HOST is set.
+# https://docs.djangoproject.com/en/6.1/topics/email/
 
-MAILERS = {
-    "default": {
-        "BACKEND": "django.core.mail.backends.console.EmailBackend",
-    },
-}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "sessiondemo <noreply@localhost>")
+
+if os.environ.get("EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ["EMAIL_HOST"],
+                "port": int(os.environ.get("EMAIL_PORT", 587)),
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env_bool("EMAIL_USE_TLS", True),
+                "timeout": 10,
+            },
+        },
+    }
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.console.EmailBackend",
+        },
+    }
 
 
 # Logging: the engine's events go to "sessiondemo.*" loggers.

@@ -75,5 +75,5 @@ def test_two_hundred_anonymous_requests_leave_redis_empty(redis, round_trips):
 
     assert redis.dbsize() == 0
     # Only a well-formed id is looked up, once: the answer deletes the cookie.
-    assert set(log.commands) == {"HGETALL"}
+    assert set(log.commands) == {"EVALSHA"}
     assert len(log) == len(well_formed) == 100

@@ -4,8 +4,10 @@ import json
 import logging
 import pickle
 import time
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
@@ -60,7 +62,7 @@ def test_a_session_is_one_hash_named_by_the_keyed_digest_of_its_id(redis):
     assert key == "sd:s:" + session_digest(session.session_key)
     assert redis.keys("*") == [key.encode()]
     assert redis.type(key) == b"hash"
-    assert set(redis.hkeys(key)) == {b"d:cat", b"d:cart", b"d:n", b"m:created", b"m:seen"}
+    assert set(redis.hkeys(key)) == {b"d:cat", b"d:cart", b"d:n", b"m:created", b"m:seen", b"m:idle"}
     fields = data_fields(redis, session.session_key)
     values = {name: json.loads(raw) for name, raw in fields.items()}
     assert values == {"cat": "dog", "cart": {"items": [1, 2]}, "n": 3}
@@ -123,12 +125,13 @@ def test_every_key_expires(redis):
 
 
 @pytest.mark.parametrize("expiry", [None, 300, 7 * 86400])
-def test_the_session_ttl_is_its_expiry_age(redis, expiry):
+def test_the_session_ttl_is_its_expiry_age_within_the_absolute_age(redis, expiry):
     session = saved_session({"a": 1}, expiry=expiry)
 
     ttl_ms = redis.pttl(hash_key(session.session_key))
 
-    assert abs(ttl_ms - session.get_expiry_age() * 1000) <= 2000
+    expected = min(session.get_expiry_age(), settings.SESSION_REDIS_ABSOLUTE_AGE)
+    assert abs(ttl_ms - expected * 1000) <= 2000
 
 
 def test_a_save_pushes_the_expiry_back(redis):
@@ -143,15 +146,17 @@ def test_a_save_pushes_the_expiry_back(redis):
 
 
 def test_the_user_index_expires_with_the_users_last_expiring_session(redis):
-    longer = saved_session({SESSION_KEY: "42"}, expiry=600)
-    shorter = saved_session({SESSION_KEY: "42"}, expiry=300)
+    sliding = saved_session({SESSION_KEY: "42"}, expiry=600)
+    fixed = saved_session({SESSION_KEY: "42"}, expiry=timedelta(seconds=300))
     index_key = user_index_key("42")
 
-    for session in (longer, shorter):
-        score = redis.zscore(index_key, session_digest(session.session_key))
-        assert abs(score - redis.pexpiretime(hash_key(session.session_key))) <= 1000
-    longest = redis.pexpiretime(hash_key(longer.session_key))
-    assert abs(redis.pexpiretime(index_key) - longest) <= 1000
+    # A fixed expiry is the session's end; a sliding one can last until the absolute age.
+    fixed_score = redis.zscore(index_key, session_digest(fixed.session_key))
+    assert abs(fixed_score - redis.pexpiretime(hash_key(fixed.session_key))) <= 1000
+    sliding_score = redis.zscore(index_key, session_digest(sliding.session_key))
+    sliding_end = (time.time() + settings.SESSION_REDIS_ABSOLUTE_AGE) * 1000
+    assert abs(sliding_score - sliding_end) <= 2000
+    assert abs(redis.pexpiretime(index_key) - sliding_score) <= 1000
 
 
 def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
@@ -212,7 +217,7 @@ def test_clear_then_save_replaces_every_data_field(redis):
     session.save()
 
     assert data_fields(redis, session_key) == {"new": b"1"}
-    assert set(redis.hkeys(hash_key(session_key))) == {b"d:new", b"m:created", b"m:seen"}
+    assert set(redis.hkeys(hash_key(session_key))) == {b"d:new", b"m:created", b"m:seen", b"m:idle"}
     assert redis.exists(user_index_key("42")) == 0
 
 
@@ -276,8 +281,8 @@ def test_a_logged_in_session_is_filed_under_its_user(redis):
 
     score = redis.zscore(user_index_key("42"), session_digest(session.session_key))
 
-    assert score is not None
-    assert abs(score - (now_ms() + session.get_expiry_age() * 1000)) <= 2000
+    # Scored by the latest it can live to: a sliding session, the absolute age.
+    assert abs(score - (now_ms() + settings.SESSION_REDIS_ABSOLUTE_AGE * 1000)) <= 2000
 
 
 def test_an_anonymous_session_is_filed_nowhere(redis):
@@ -401,7 +406,7 @@ def test_load_costs_one_round_trip(round_trips):
     with round_trips() as log:
         assert SessionStore(session_key).get("a") == 1
 
-    assert log.trips == [["HGETALL"]]
+    assert log.trips == [["EVALSHA"]]
 
 
 def test_a_save_of_a_loaded_session_costs_one_round_trip(round_trips):
