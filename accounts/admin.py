@@ -1,6 +1,60 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _, ngettext
 
+from sessiondemo.sessions import events
+
+from . import selectors, services
 from .models import User
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, plus the user's live sessions and a way to end them."""
+
+    change_form_template = "admin/accounts/user/change_form.html"
+    actions = ["end_all_sessions"]
+    readonly_fields = ("active_sessions",)
+    fieldsets = (*DjangoUserAdmin.fieldsets, (_("Sessions"), {"fields": ("active_sessions",)}))
+
+    @admin.display(description=_("Active sessions"))
+    def active_sessions(self, user):
+        if user.pk is None:
+            return "—"
+        return render_to_string(
+            "admin/accounts/user/sessions_table.html",
+            {"sessions": selectors.session_list_for_user(user=user)},
+        )
+
+    @admin.action(description=_("Sign out of all sessions"), permissions=["change"])
+    def end_all_sessions(self, request, queryset):
+        ended = 0
+        for user in queryset:
+            count = services.sessions_end_all(user=user, reason=events.ENDED_BY_ADMIN)
+            self.log_change(request, user, f"Signed out of all sessions ({count} ended).")
+            ended += count
+        self.message_user(
+            request,
+            ngettext("%(count)d session ended.", "%(count)d sessions ended.", ended) % {"count": ended},
+            messages.SUCCESS,
+        )
+
+    def get_urls(self):
+        end_sessions = self.admin_site.admin_view(self.end_sessions_view)
+        return [
+            path("<id>/end-sessions/", end_sessions, name="accounts_user_end_sessions"),
+            *super().get_urls(),
+        ]
+
+    def end_sessions_view(self, request, id):
+        if request.method != "POST":
+            return redirect(reverse("admin:accounts_user_change", args=[id]))
+        user = get_object_or_404(User, pk=id)
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        self.end_all_sessions(request, User.objects.filter(pk=user.pk))
+        return redirect(reverse("admin:accounts_user_change", args=[user.pk]))

@@ -1,4 +1,9 @@
+from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from .models import User
 
@@ -9,3 +14,30 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class ReauthenticationForm(forms.Form):
+    """Ask for the current password again before a sensitive action."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    error_messages = {
+        "password_incorrect": _("That is not your password. Enter it again to confirm."),
+        "password_required": _("Enter your password to confirm."),
+    }
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+        self.fields["password"].error_messages["required"] = self.error_messages["password_required"]
+
+    @method_decorator(sensitive_variables("password"))
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return password

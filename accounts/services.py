@@ -1,8 +1,42 @@
-"""Account actions that touch sessions."""
+"""Account actions that touch sessions: ending them, and asking for the password again."""
 
+import time
+
+from django.conf import settings
+from django.http import Http404
+
+from sessiondemo.sessions import events
 from sessiondemo.sessions.backend import SessionStore
 
+# Where a session keeps the time its user last proved their password.
+AUTHENTICATED_AT_KEY = "_accounts_authenticated_at"
 
-def sessions_end_others(*, user, current) -> int:
-    """End every session of ``user`` except the ``current`` one; return how many ended."""
-    return SessionStore.end_user_sessions(user.pk, keep=current.session_key)
+
+def session_authenticated(*, session) -> None:
+    """Note in ``session`` that its user has just proved their password."""
+    session[AUTHENTICATED_AT_KEY] = int(time.time())
+
+
+def reauthentication_due(*, session) -> bool:
+    """Return True if ``session``'s last password check is too old for a sensitive action."""
+    max_age = getattr(settings, "ACCOUNTS_REAUTHENTICATE_AFTER", 600)
+    authenticated_at = session.get(AUTHENTICATED_AT_KEY)
+    return not isinstance(authenticated_at, int) or time.time() - authenticated_at > max_age
+
+
+def session_end(*, user, handle, current, reason=events.ENDED_BY_USER) -> None:
+    """End ``user``'s session named ``handle``; raise Http404 if it is not one of theirs."""
+    if current is not None and handle == current.handle:
+        raise Http404("End the current session by logging out.")
+    if not SessionStore.end_user_session(user.pk, handle, reason=reason):
+        raise Http404("No such session.")
+
+
+def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
+    """End every session of ``user`` except ``current``; return how many ended."""
+    return SessionStore.end_user_sessions(user.pk, keep=current.session_key, reason=reason)
+
+
+def sessions_end_all(*, user, reason) -> int:
+    """End every session of ``user``; return how many ended."""
+    return SessionStore.end_user_sessions(user.pk, reason=reason)

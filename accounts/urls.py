@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -14,5 +14,28 @@ urlpatterns = [
         "password_change/done/",
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
+    ),
+    path("password_reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password_reset/done/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("sessions/", views.SessionListView.as_view(), name="session_list"),
+    path("sessions/others/end/", views.SessionEndOthersView.as_view(), name="session_end_others"),
+    re_path(
+        r"^sessions/(?P<handle>[0-9a-f]{16})/end/$",
+        views.SessionEndView.as_view(),
+        name="session_end",
     ),
 ]

@@ -1,12 +1,17 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.generic import CreateView
+from django.views.generic import CreateView, TemplateView
 
-from . import services
-from .forms import SignupForm
+from sessiondemo.sessions import events
+
+from . import selectors, services
+from .forms import ReauthenticationForm, SignupForm
 
 
 @method_decorator(sensitive_post_parameters("password1", "password2"), name="dispatch")
@@ -35,5 +40,72 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         # Django's view saves the password and moves this session to a new id.
         response = super().form_valid(form)
         # Django ends the other sessions lazily, at their next request; end them now.
-        services.sessions_end_others(user=form.user, current=self.request.session)
+        services.sessions_end_others(
+            user=form.user, current=self.request.session, reason=events.ENDED_BY_PASSWORD_CHANGE
+        )
+        services.session_authenticated(session=self.request.session)
         return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    email_template_name = "registration/password_reset_email.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.sessions_end_all(user=form.user, reason=events.ENDED_BY_PASSWORD_RESET)
+        return response
+
+
+class SessionListView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/session_list.html"
+
+    def get_context_data(self, **kwargs):
+        session = self.request.session
+        return super().get_context_data(
+            sessions=selectors.session_list_for_user(user=self.request.user, current=session),
+            reauthentication_due=services.reauthentication_due(session=session),
+            **kwargs,
+        )
+
+
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class SessionEndingView(LoginRequiredMixin, View):
+    """End sessions of the logged-in user, asking for the password again when due."""
+
+    http_method_names = ["post", "options"]
+
+    def post(self, request, *args, **kwargs):
+        session = request.session
+        if services.reauthentication_due(session=session):
+            form = ReauthenticationForm(request.POST, user=request.user)
+            if not form.is_valid():
+                return self.refuse(form)
+            services.session_authenticated(session=session)
+        message = self.end_sessions(request, **kwargs)
+        messages.success(request, message)
+        return redirect("accounts:session_list")
+
+    def refuse(self, form):
+        view = SessionListView(request=self.request)
+        context = view.get_context_data(reauthentication_form=form)
+        return view.render_to_response(context, status=403)
+
+    def end_sessions(self, request, **kwargs):
+        raise NotImplementedError
+
+
+class SessionEndView(SessionEndingView):
+    def end_sessions(self, request, handle):
+        services.session_end(user=request.user, handle=handle, current=request.session)
+        return "That session is signed out."
+
+
+class SessionEndOthersView(SessionEndingView):
+    def end_sessions(self, request):
+        ended = services.sessions_end_others(user=request.user, current=request.session)
+        return f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
