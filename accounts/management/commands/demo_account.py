@@ -5,7 +5,10 @@ from django.utils.crypto import get_random_string
 
 
 class Command(BaseCommand):
-    help = "Create or reset the development demo account and print its credentials (DEBUG only)."
+    help = (
+        "Create or reset the development demo account, a superuser so that the "
+        "admin can be tried too, and print its credentials (DEBUG only)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo")
@@ -16,6 +19,7 @@ class Command(BaseCommand):
         password = get_random_string(16)
         user, created = get_user_model().objects.get_or_create(username=options["username"])
         user.set_password(password)
+        user.is_staff = user.is_superuser = True
         user.save()
         self.stdout.write(
             f"Demo account {'created' if created else 'reset'}: "
