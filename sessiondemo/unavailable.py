@@ -2,12 +2,9 @@
 
 import logging
 
-from django.http import HttpResponse
-from django.template import loader
+from sessiondemo.responses import service_unavailable as unavailable_page
 
 logger = logging.getLogger("sessiondemo.sessions")
-
-RETRY_AFTER_SECONDS = 30
 
 
 def service_unavailable(request, exception, *, log=True):
@@ -16,9 +13,4 @@ def service_unavailable(request, exception, *, log=True):
         logger.error(
             "Session store unavailable for %s %s: %s", request.method, request.path, exception
         )
-    # Rendered without the request: its context processors would read the
-    # session (request.user) and fail again.
-    response = HttpResponse(loader.render_to_string("503.html"), status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response["Cache-Control"] = "no-store"
-    return response
+    return unavailable_page(request)

@@ -24,12 +24,14 @@ from django.utils.crypto import get_random_string
 
 from . import conf, events, index, scripts
 from .connection import get_client, store_errors
+from .exceptions import SessionTooLarge
 from .keys import (
     AGENT_FIELD,
     CREATED_FIELD,
     DATA_PREFIX,
     IDLE_FIELD,
     IP_FIELD,
+    ISSUED_FIELD,
     SEEN_FIELD,
     USER_FIELD,
     is_valid_session_id,
@@ -53,8 +55,14 @@ class SessionStore(SessionBase):
         self._stored = None
         self._stored_user_id = None
         self._created = None
+        self._issued = None
         self._client_fields = {}
         self._pending_create = False
+        # (key, owner, grace) of the id that cycle_key() or renew() left;
+        # it ends with the next save, in the same round trip.
+        self._retired = None
+        # Called when a well-formed id turns out to be unknown; may raise.
+        self.on_unknown_id = None
 
     def _validate_session_key(self, key):
         # Stricter than Django's "8 characters or more": anything but the
@@ -105,6 +113,9 @@ class SessionStore(SessionBase):
             self._session_key = None
             self._stored = None
             self._stored_user_id = None
+            self._created = None
+            if not fields and self.on_unknown_id is not None:
+                self.on_unknown_id()
             return {}
         return session
 
@@ -132,6 +143,7 @@ class SessionStore(SessionBase):
                     session[key] = serializer.loads(raw)
                     stored[key] = raw
             created = float(fields.get(CREATED_FIELD.encode(), 0))
+            issued = float(fields.get(ISSUED_FIELD.encode(), 0))
         except (ValueError, UnicodeDecodeError):
             security_logger.warning("Session data corrupted")
             return None
@@ -139,10 +151,13 @@ class SessionStore(SessionBase):
         self._stored = stored
         self._stored_user_id = user_id.decode() if user_id else None
         self._created = created or None
+        self._issued = issued or self._created
         return session
 
     def exists(self, session_key):
         if not is_valid_session_id(session_key):
+            return False
+        if self._retired is not None and session_key == self._retired[0]:
             return False
         with store_errors():
             return bool(get_client().exists(session_redis_key(session_digest(session_key))))
@@ -182,6 +197,12 @@ class SessionStore(SessionBase):
         session = self._get_session(no_load=mode == "create")
         dumps = self.serializer().dumps
         encoded = {key: dumps(value) for key, value in session.items()}
+        size = sum(len(key) + len(value) for key, value in encoded.items())
+        if size > conf.max_bytes():
+            raise SessionTooLarge(
+                f"The session would hold {size} bytes, more than SESSION_REDIS_MAX_BYTES "
+                f"({conf.max_bytes()}); nothing was saved."
+            )
         if mode == "update":
             changed = {k: v for k, v in encoded.items() if self._stored.get(k) != v}
             removed = [DATA_PREFIX + k for k in self._stored if k not in encoded]
@@ -189,7 +210,7 @@ class SessionStore(SessionBase):
             changed, removed = encoded, []
 
         now = time.time()
-        created = now if mode == "create" or self._created is None else self._created
+        created = self._created or now
         expiry_age = max(self.get_expiry_age(), 0)
         # An expiry in seconds slides with every request; a date does not.
         sliding = not isinstance(session.get("_session_expiry"), str)
@@ -201,6 +222,8 @@ class SessionStore(SessionBase):
         fields.update(self._client_fields)
         if mode == "create":
             fields[CREATED_FIELD] = f"{created:.3f}"
+            if created != now:
+                fields[ISSUED_FIELD] = f"{now:.3f}"
         user_id = session.get(SESSION_KEY)
         user_id = str(user_id) if user_id is not None else None
         if user_id is not None:
@@ -220,15 +243,14 @@ class SessionStore(SessionBase):
         indexed = user_id is not None and ttl_ms > 0
         if indexed:
             score_ms = int((absolute_end if sliding else now + ttl_ms / 1000) * 1000)
+            limit = conf.max_sessions_per_user()
             calls.append(
                 index.add_call(
-                    user_id,
-                    digest,
-                    score_ms=score_ms,
-                    now_ms=int(now * 1000),
-                    limit=conf.max_sessions_per_user(),
+                    user_id, digest, score_ms=score_ms, now_ms=int(now * 1000), limit=limit
                 )
             )
+        retired, self._retired = self._retired, None
+        calls += self._retire_calls(retired)
 
         with store_errors():
             client = get_client()
@@ -239,25 +261,53 @@ class SessionStore(SessionBase):
             if outcome != 1 and indexed:
                 # Nothing was written, so take back the index entry queued with it.
                 follow_up.append(index.remove_call(user_id, [digest]))
-            stale_owners = {previous_owner, self._stored_user_id} - {None, user_id}
             if outcome == 1:
+                stale_owners = {previous_owner, self._stored_user_id} - {None, user_id}
                 follow_up += [index.remove_call(owner, [digest]) for owner in stale_owners]
-            evicted = [d.decode() for d in results[1]] if indexed and outcome == 1 else []
+            follow_up += self._unindex_calls(retired, results[2 if indexed else 1 :])
             if follow_up:
                 scripts.execute(client, follow_up)
-            if evicted:
-                self._end_evicted(client, user_id, evicted)
+            if indexed and outcome == 1 and results[1]:
+                self._end_evicted(client, user_id, [d.decode() for d in results[1]])
         if outcome == 0:
             raise CreateError
         if outcome == -1:
             raise UpdateError
-        if mode == "create" and user_id is not None:
+        if mode == "create" and user_id is not None and (retired is None or retired[1] is None):
             events.log_event(events.CREATED, user_id=user_id, session=session_handle(digest))
         self._stored = encoded
         self._stored_user_id = user_id
         self._created = created
+        self._issued = now if mode == "create" else self._issued
         self._client_fields = {}
         self._pending_create = False
+
+    @staticmethod
+    def _retire_calls(retired):
+        """Return the calls that end a retired id: at once, or after its grace period."""
+        if retired is None:
+            return []
+        key, owner, grace = retired
+        digest = session_digest(key)
+        redis_key = session_redis_key(digest)
+        if grace:
+            calls = [scripts.Eval(scripts.RETIRE, [redis_key], [grace * 1000])]
+        else:
+            calls = [scripts.Eval(scripts.DELETE, [redis_key], [])]
+        if owner is not None:
+            calls.append(index.remove_call(owner, [digest]))
+        return calls
+
+    @staticmethod
+    def _unindex_calls(retired, results):
+        """Return the index removal a retired id still needs when its owner was not known."""
+        if retired is None or not results or not results[0]:
+            return []
+        key, owner, _ = retired
+        found_owner = results[0].decode()
+        if found_owner == owner:
+            return []
+        return [index.remove_call(found_owner, [session_digest(key)])]
 
     @staticmethod
     def _end_evicted(client, user_id, digests):
@@ -278,54 +328,76 @@ class SessionStore(SessionBase):
         if not is_valid_session_id(session_key):
             return
         known_user_id = self._stored_user_id if session_key == self.session_key else None
-        self._delete(session_key, known_user_id)
-        if session_key == self.session_key:
-            self._stored = None
-            self._stored_user_id = None
-
-    def _delete(self, session_key, known_user_id):
-        """Delete a session and its index entry, in one round trip when the owner is known."""
+        retired, self._retired = self._retired, None
         digest = session_digest(session_key)
         calls = [scripts.Eval(scripts.DELETE, [session_redis_key(digest)], [])]
         if known_user_id is not None:
             calls.append(index.remove_call(known_user_id, [digest]))
+        calls += self._retire_calls(retired and (retired[0], retired[1], 0))
         with store_errors():
             client = get_client()
-            owner = scripts.execute(client, calls)[0]
-            owner = owner.decode() if owner else None
+            results = scripts.execute(client, calls)
+            owner = results[0].decode() if results[0] else None
+            follow_up = []
             if owner is not None and owner != known_user_id:
-                scripts.execute(client, [index.remove_call(owner, [digest])])
+                follow_up.append(index.remove_call(owner, [digest]))
+            follow_up += self._unindex_calls(retired, results[2 if known_user_id else 1 :])
+            if follow_up:
+                scripts.execute(client, follow_up)
+        if session_key == self.session_key:
+            self._stored = None
+            self._stored_user_id = None
 
     def cycle_key(self):
         """
-        Move the session to a new key, keeping its data.
+        Move the session to a new id, keeping its data.
 
-        The old key is deleted at once; the new one is created by the next
-        save, which the caller (login, password change) always makes. That
+        The new id is created, and the old one deleted, by the next save, in
+        one round trip; meanwhile exists() already denies the old id. That
         keeps a login within three Redis round trips.
         """
+        self._move_to_new_key(grace=0)
+
+    async def acycle_key(self):
+        return await sync_to_async(self.cycle_key)()
+
+    def renewal_due(self):
+        """Return True if this loaded session's id is older than SESSION_REDIS_RENEW_AFTER."""
+        after = conf.renew_after()
+        issued = self._issued
+        if not after or issued is None or self._pending_create or self.session_key is None:
+            return False
+        return time.time() - issued >= after
+
+    def renew(self):
+        """Move the session to a new id; the old one keeps working for a short grace period."""
+        self._move_to_new_key(grace=conf.renewal_grace(), keep_created=True)
+
+    def _move_to_new_key(self, *, grace, keep_created=False):
         data = self._session
-        old_key = self.session_key
-        old_user_id = self._stored_user_id
+        old_key, old_user_id = self.session_key, self._stored_user_id
+        if self._retired is not None:
+            # Moved twice before a save: the first old id ends now.
+            self.delete(self._retired[0])
         self._session_key = self._get_new_session_key()
         self._session_cache = data
         self._stored = None
         self._stored_user_id = None
-        self._created = None
+        if not keep_created:
+            self._created = None
+        self._issued = None
         self._pending_create = True
         self.modified = True
         if old_key:
-            self._delete(old_key, old_user_id)
+            self._retired = (old_key, old_user_id, grace)
             if old_user_id is not None:
                 events.log_event(
                     events.ROTATED,
+                    reason="renewal" if grace else None,
                     user_id=old_user_id,
                     session=session_handle(session_digest(old_key)),
                     new_session=self.handle,
                 )
-
-    async def acycle_key(self):
-        return await sync_to_async(self.cycle_key)()
 
     @staticmethod
     def _absolute_age():
@@ -379,7 +451,9 @@ class SessionStore(SessionBase):
         """Prune per-user index entries of sessions that have ended; Redis expires the rest."""
 
         def log_pruned(user_id, count):
-            events.log_event(events.PRUNED, reason=events.ENDED_EXPIRED, user_id=user_id, session=None, count=count)
+            events.log_event(
+                events.PRUNED, reason=events.ENDED_EXPIRED, user_id=user_id, session=None, count=count
+            )
 
         with store_errors():
             return index.prune_all(get_client(), on_pruned=log_pruned)

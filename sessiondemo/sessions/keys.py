@@ -43,6 +43,8 @@ def session_handle(digest):
 # Fields of a session hash: one per top-level session key, then metadata.
 DATA_PREFIX = "d:"
 CREATED_FIELD = "m:created"
+ISSUED_FIELD = "m:issued"
+RETIRED_FIELD = "m:retired"
 SEEN_FIELD = "m:seen"
 IDLE_FIELD = "m:idle"
 USER_FIELD = "m:uid"

@@ -1,34 +1,84 @@
-"""Django's SessionMiddleware, answering 503 when the session store is down."""
+"""Django's SessionMiddleware, plus outage handling, id renewal and a guard on guessed ids."""
+
+import functools
+import logging
 
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.utils.cache import add_never_cache_headers
 
+from sessiondemo import throttle
+from sessiondemo.clients import client_ip
+from sessiondemo.responses import too_many_requests
 from sessiondemo.unavailable import service_unavailable
 
+from . import conf
 from .exceptions import SessionStoreUnavailable
+
+security_logger = logging.getLogger("django.security.sessiondemo.sessions")
+
+
+class TooManyUnknownIds(Exception):
+    """Occurs when one client sends more unknown session ids than a minute allows."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"Too many unknown session ids; retry after {retry_after} s.")
+        self.retry_after = retry_after
+
+
+def count_unknown_id(request):
+    """Count an unknown session id from this client; raise TooManyUnknownIds past the limit."""
+    ip = client_ip(request)
+    counter = throttle.Counter(
+        f"unknown-ids:{ip}", limit=conf.unknown_ids_per_minute(), window=60
+    )
+    [(count, ttl)] = throttle.hit(counter)
+    if count == counter.limit:
+        security_logger.warning(
+            "Unknown session ids from one client: ip=%s count=%d in 60 s; answering 429.",
+            ip,
+            count,
+        )
+    if count >= counter.limit:
+        raise TooManyUnknownIds(max(ttl, 1))
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
     """
-    Django's session middleware, plus two guarantees.
+    Django's session middleware, with these additions.
 
-    A session store outage becomes a 503 page wherever the session is touched,
-    and a response that read or wrote the session is never stored by a cache.
+    A session store outage becomes a 503 page wherever the session is touched;
+    a client that keeps sending unknown session ids gets 429; a session whose
+    id is older than SESSION_REDIS_RENEW_AFTER moves to a new id; and a
+    response that read or wrote the session is never stored by a cache.
     """
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.session.on_unknown_id = functools.partial(count_unknown_id, request)
 
     def process_exception(self, request, exception):
         if isinstance(exception, SessionStoreUnavailable):
             return service_unavailable(request, exception)
+        if isinstance(exception, TooManyUnknownIds):
+            return too_many_requests(request, exception.retry_after)
         return None
 
     def process_response(self, request, response):
+        session = getattr(request, "session", None)
         try:
+            if session is not None and response.status_code < 500 and self.renewal_due(session):
+                session.renew()
             response = super().process_response(request, response)
         except SessionStoreUnavailable as e:
             # A save that did not reach Redis must not look like a success
             # (a login whose session was never stored, say).
             return service_unavailable(request, e)
-        session = getattr(request, "session", None)
+        except TooManyUnknownIds as e:
+            return too_many_requests(request, e.retry_after)
         if session is not None and (session.accessed or session.modified):
             add_never_cache_headers(response)
         return response
+
+    @staticmethod
+    def renewal_due(session):
+        return session.accessed and hasattr(session, "renewal_due") and session.renewal_due()

@@ -34,7 +34,7 @@ if now - tonumber(meta['m:seen'] or '0') >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'm:seen', ARGV[1])
 end
 local idle_ms = tonumber(meta['m:idle'] or '0')
-if idle_ms > 0 then
+if idle_ms > 0 and not meta['m:retired'] then
   redis.call('PEXPIRE', KEYS[1], math.floor(math.min(idle_ms, left_ms)))
 end
 return fields
@@ -69,8 +69,20 @@ local first_del = 4 + 2 * nset
 if #ARGV >= first_del then
   redis.call('HDEL', KEYS[1], unpack(ARGV, first_del, #ARGV))
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- A retired id keeps its short grace period, whatever a late save asks.
+if redis.call('HEXISTS', KEYS[1], 'm:retired') == 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return {1, previous_owner}
+"""
+
+# KEYS[1] session hash whose id was renewed. ARGV: grace in ms. Let it live
+# only that long, no longer sliding with use, and return its owner.
+RETIRE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], 'm:retired', '1', 'm:idle', '0')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGET', KEYS[1], 'm:uid')
 """
 
 # KEYS[1] session hash. Delete it and return the user id it belonged to.
@@ -102,10 +114,17 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return evicted
 """
 
-SHAS = {
-    script: hashlib.sha1(script.encode()).hexdigest()
-    for script in (LOAD, SAVE, DELETE, INDEX_ADD)
-}
+SHAS = {}
+
+
+def register(script):
+    """Make ``script`` runnable by execute(); return it."""
+    SHAS[script] = hashlib.sha1(script.encode()).hexdigest()
+    return script
+
+
+for _script in (LOAD, SAVE, DELETE, RETIRE, INDEX_ADD):
+    register(_script)
 
 
 class Eval(NamedTuple):

@@ -59,7 +59,7 @@ INSTALLED_APPS = [
     # accounts comes first so that its clearsessions command and templates win.
     "accounts",
     "profiles",
-    "django.contrib.admin",
+    "sessiondemo.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.humanize",
@@ -155,6 +155,13 @@ SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_TIMEOUT", 30 * 60))
 SESSION_REDIS_ABSOLUTE_AGE = int(os.environ.get("SESSION_ABSOLUTE_TIMEOUT", 12 * 60 * 60))
 # A login past this many sessions of one account ends its oldest session.
 SESSION_REDIS_MAX_PER_USER = 20
+# A session that would grow past this many bytes is refused, and nothing written.
+SESSION_REDIS_MAX_BYTES = 64 * 1024
+# Renew the session id this many seconds after it was issued (0: never); the
+# old id keeps working for SESSION_REDIS_RENEWAL_GRACE seconds for requests
+# already in flight.
+SESSION_REDIS_RENEW_AFTER = int(os.environ.get("SESSION_RENEW_AFTER", 0))
+SESSION_REDIS_RENEWAL_GRACE = 60
 
 
 # CSRF: a hardened cookie, never stored in the session (that would create a
@@ -192,6 +199,21 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# HTTPS: redirect and a year of HSTS with subdomains, except in development.
+# Behind a TLS-terminating proxy, set DJANGO_SECURE_PROXY_SSL_HEADER to the
+# header it sets (e.g. "X-Forwarded-Proto") so that Django knows the request
+# was secure; never set it without such a proxy.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = 0 if DEBUG else 365 * 24 * 60 * 60
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+if proxy_header := os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_header.upper().replace("-", "_"), "https")
+
+# How many reverse proxies that append to X-Forwarded-For stand in front of
+# the site. 0 (the default) trusts no header: the client is the TCP peer.
+TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", 0))
+
 
 # Authentication
 # https://docs.djangoproject.com/en/6.1/topics/auth/customizing/
@@ -200,6 +222,15 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/profile/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Login throttling: an account is locked for the cool-off after this many
+# failed logins within the window; a client IP after more failures, across
+# accounts. Unknown session ids from one IP past a limit per minute get 429.
+ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT = 5
+ACCOUNTS_LOGIN_FAILURES_PER_IP = 30
+ACCOUNTS_LOGIN_FAILURE_WINDOW = 15 * 60
+ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
+SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
 
 # Ending sessions from "Your sessions" asks for the password again once the
 # session's last authentication is older than this (seconds).

@@ -27,3 +27,7 @@ CACHES["sessions"]["OPTIONS"]["CONNECTION_POOL_KWARGS"] = {
     "connection_class": CountingConnection,
     "health_check_interval": 0,
 }
+
+# The browser tests' live server speaks plain HTTP on localhost; the HTTPS
+# redirect of production is tested with override_settings instead.
+SECURE_SSL_REDIRECT = False

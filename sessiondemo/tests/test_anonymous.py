@@ -7,6 +7,7 @@ import string
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils.crypto import get_random_string
 
 pytestmark = pytest.mark.django_db
 
@@ -60,20 +61,54 @@ def test_a_malformed_cookie_is_an_anonymous_visitor_at_no_redis_cost(value, roun
     assert len(log) == 0
 
 
-def test_two_hundred_anonymous_requests_leave_redis_empty(redis, round_trips):
+def test_two_hundred_anonymous_requests_create_no_session(redis, round_trips):
     values = cookie_values(200)
-    well_formed = [v for v in values if re.fullmatch(r"[a-z0-9]{32}", v, flags=re.ASCII)]
+    well_formed = {v for v in values if re.fullmatch(r"[a-z0-9]{32}", v, flags=re.ASCII)}
 
     with round_trips() as log:
-        for value in values:
-            client = Client()
+        for number, value in enumerate(values):
+            client = Client(REMOTE_ADDR=f"10.0.{number // 250}.{number % 250}")
             client.cookies[COOKIE] = value
-            response = client.get("/profile/", secure=True)
+            with round_trips() as this_request:
+                response = client.get("/profile/", secure=True)
             assert response.status_code == 302
             assert COOKIE not in response.cookies or response.cookies[COOKIE].value == ""
-            client.post("/accounts/login/", {"username": "nobody", "password": "wrong"}, secure=True)
+            # A malformed or random cookie costs nothing; a well-formed one,
+            # a lookup and a count of unknown ids for its client.
+            assert len(this_request) == (2 if value in well_formed else 0)
 
-    assert redis.dbsize() == 0
-    # Only a well-formed id is looked up, once: the answer deletes the cookie.
-    assert set(log.commands) == {"EVALSHA"}
-    assert len(log) == len(well_formed) == 100
+    assert len(well_formed) == 100 and len(log) == 200
+    assert list(redis.scan_iter("sd:s:*")) == [] and list(redis.scan_iter("sd:u:*")) == []
+    assert all(0 < redis.ttl(key) <= 60 for key in redis.scan_iter())
+
+
+def test_guessing_session_ids_from_one_address_is_logged_and_refused(redis, caplog, settings):
+    settings.SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 20
+    statuses = []
+    for _ in range(30):
+        guesser = Client(REMOTE_ADDR="203.0.113.7")
+        guesser.cookies[COOKIE] = get_random_string(32, string.ascii_lowercase + string.digits)
+        response = guesser.get("/profile/", secure=True)
+        statuses.append(response.status_code)
+
+    assert statuses[:19] == [302] * 19
+    assert set(statuses[19:]) == {429}
+    assert int(response["Retry-After"]) > 0
+    warnings = [r for r in caplog.records if r.name.startswith("django.security") and "203.0.113.7" in r.getMessage()]
+    assert len(warnings) == 1
+    bystander = Client(REMOTE_ADDR="198.51.100.1")
+    bystander.cookies[COOKIE] = get_random_string(32, string.ascii_lowercase + string.digits)
+    assert bystander.get("/profile/", secure=True).status_code == 302
+
+
+def test_failed_anonymous_logins_leave_only_expiring_counters(client, redis):
+    for attempt in range(50):
+        response = client.post(
+            "/accounts/login/", {"username": f"nobody{attempt}", "password": "wrong"}, secure=True
+        )
+        assert response.status_code in (200, 429)
+        assert COOKIE not in response.cookies
+
+    keys = list(redis.scan_iter())
+    assert keys and all(key.startswith(b"sd:t:") for key in keys)
+    assert all(0 < redis.ttl(key) <= settings.ACCOUNTS_LOGIN_COOL_OFF for key in keys)

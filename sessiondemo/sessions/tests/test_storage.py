@@ -442,16 +442,22 @@ def test_a_delete_of_a_loaded_session_costs_one_round_trip(redis, round_trips, d
     assert redis.dbsize() == 0
 
 
-def test_cycle_key_of_a_loaded_session_costs_one_round_trip_and_its_save_one(round_trips):
-    session = loaded_session(saved_session({SESSION_KEY: "42"}).session_key)
+def test_cycle_key_of_a_loaded_session_costs_nothing_and_its_save_one(redis, round_trips):
+    old_key = saved_session({SESSION_KEY: "42"}).session_key
+    session = loaded_session(old_key)
 
     with round_trips() as log:
         session.cycle_key()
-    assert len(log) == 1
+    assert len(log) == 0
+    assert session.exists(old_key) is False
 
     with round_trips() as log:
         session.save()
     assert len(log) == 1
+    # The one round trip created the new hash and deleted the old one.
+    assert redis.exists(hash_key(old_key)) == 0
+    assert redis.exists(hash_key(session.session_key)) == 1
+    assert redis.zrange(user_index_key("42"), 0, -1) == [session_digest(session.session_key).encode()]
 
 
 def test_exists_costs_one_round_trip(round_trips):

@@ -1,0 +1,22 @@
+"""Error answers rendered without the request, so that they never touch the session."""
+
+from django.http import HttpResponse
+from django.template import loader
+
+
+def _render(template_name, status, retry_after):
+    # No request context: its context processors would read the session.
+    response = HttpResponse(loader.render_to_string(template_name), status=status)
+    response["Retry-After"] = str(retry_after)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def too_many_requests(request, retry_after):
+    """Return the site's 429 page, asking to come back in ``retry_after`` seconds."""
+    return _render("429.html", 429, retry_after)
+
+
+def service_unavailable(request, retry_after=30):
+    """Return the site's 503 page."""
+    return _render("503.html", 503, retry_after)
