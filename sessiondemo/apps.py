@@ -1,4 +1,14 @@
+from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
+
+
+class SessionDemoConfig(AppConfig):
+    """The project package itself: its deploy checks."""
+
+    name = "sessiondemo"
+
+    def ready(self):
+        from . import checks  # noqa: F401
 
 
 class AdminConfig(DjangoAdminConfig):

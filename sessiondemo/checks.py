@@ -1,0 +1,187 @@
+"""
+Deploy checks for what Django's own do not cover (run by ``check --deploy``).
+
+Django checks SESSION_COOKIE_SECURE and friends only for its own session
+middleware; this project uses a subclass, so the session cookie is checked
+here, with the rest of what a Redis-backed session site needs.
+"""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Info, Tags, Warning, register
+from django.utils.csp import CSP
+
+ONE_YEAR = 365 * 24 * 60 * 60
+JSON_SERIALIZERS = {
+    "django.contrib.sessions.serializers.JSONSerializer",
+    "django.core.signing.JSONSerializer",
+}
+
+
+def _cookie_problems(prefix):
+    name = getattr(settings, f"{prefix}_COOKIE_NAME")
+    problems = []
+    if not name.startswith("__Host-"):
+        problems.append(f"{prefix}_COOKIE_NAME should start with '__Host-'")
+    if getattr(settings, f"{prefix}_COOKIE_SECURE") is not True:
+        problems.append(f"{prefix}_COOKIE_SECURE should be True")
+    if getattr(settings, f"{prefix}_COOKIE_PATH") != "/":
+        problems.append(f"{prefix}_COOKIE_PATH should be '/'")
+    if getattr(settings, f"{prefix}_COOKIE_DOMAIN") is not None:
+        problems.append(f"{prefix}_COOKIE_DOMAIN should be None")
+    if getattr(settings, f"{prefix}_COOKIE_SAMESITE") not in ("Lax", "Strict"):
+        problems.append(f"{prefix}_COOKIE_SAMESITE should be 'Lax' or 'Strict'")
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_cookies(app_configs, **kwargs):
+    problems = _cookie_problems("SESSION") + _cookie_problems("CSRF")
+    if settings.SESSION_COOKIE_HTTPONLY is not True:
+        problems.append("SESSION_COOKIE_HTTPONLY should be True")
+    if settings.CSRF_USE_SESSIONS:
+        problems.append("CSRF_USE_SESSIONS should be False (it makes a session for every visitor)")
+    return [
+        Warning(
+            f"The session and CSRF cookies are not hardened: {'; '.join(problems)}.",
+            hint="A __Host- cookie is Secure, has Path=/ and no Domain, so no subdomain can set it.",
+            id="sessiondemo.W001",
+        )
+    ] if problems else []
+
+
+@register(Tags.security, deploy=True)
+def check_csp(app_configs, **kwargs):
+    policy = getattr(settings, "SECURE_CSP", None) or {}
+    problems = []
+    if "django.middleware.csp.ContentSecurityPolicyMiddleware" not in settings.MIDDLEWARE:
+        problems.append("ContentSecurityPolicyMiddleware is not in MIDDLEWARE")
+    for directive in ("object-src", "base-uri", "frame-ancestors"):
+        if policy.get(directive) != [CSP.NONE]:
+            problems.append(f"'{directive}' should be [CSP.NONE]")
+    scripts = policy.get("script-src", policy.get("default-src"))
+    if not scripts:
+        problems.append("no 'script-src' or 'default-src'")
+    elif {CSP.UNSAFE_INLINE, CSP.UNSAFE_EVAL} & set(scripts):
+        problems.append("'script-src' allows unsafe-inline or unsafe-eval")
+    return [
+        Warning(
+            f"The Content Security Policy is missing or weak: {'; '.join(problems)}.",
+            hint="Set SECURE_CSP with django.utils.csp.CSP constants.",
+            id="sessiondemo.W002",
+        )
+    ] if problems else []
+
+
+@register(Tags.security, deploy=True)
+def check_allowed_hosts(app_configs, **kwargs):
+    if any(host == "*" or host == "." for host in settings.ALLOWED_HOSTS):
+        return [
+            Warning(
+                "ALLOWED_HOSTS accepts any host name.",
+                hint="List the site's host names in DJANGO_ALLOWED_HOSTS.",
+                id="sessiondemo.W003",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_https(app_configs, **kwargs):
+    if settings.SECURE_HSTS_SECONDS < ONE_YEAR or not settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        return [
+            Warning(
+                "HSTS is shorter than a year or leaves out subdomains.",
+                hint="SECURE_HSTS_SECONDS >= 31536000 and SECURE_HSTS_INCLUDE_SUBDOMAINS = True.",
+                id="sessiondemo.W004",
+            )
+        ]
+    return []
+
+
+def _session_redis_url():
+    return settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"]
+
+
+def _is_local(url):
+    parts = urlsplit(url)
+    if parts.scheme == "unix" or parts.hostname in (None, "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+@register(Tags.security, deploy=True)
+def check_session_store(app_configs, **kwargs):
+    messages = []
+    url = _session_redis_url()
+    if not _is_local(url) and urlsplit(url).scheme != "rediss":
+        messages.append(
+            Warning(
+                "The session Redis is reached over the network without TLS.",
+                hint="Use a rediss:// REDIS_URL (and a password or an ACL user).",
+                id="sessiondemo.W005",
+            )
+        )
+    options = settings.CACHES[settings.SESSION_CACHE_ALIAS].get("OPTIONS", {})
+    if options.get("IGNORE_EXCEPTIONS"):
+        messages.append(
+            Warning(
+                "The sessions cache ignores Redis errors.",
+                hint="Remove IGNORE_EXCEPTIONS: a session store must fail loudly, not forget logins.",
+                id="sessiondemo.W006",
+            )
+        )
+    if settings.SESSION_SERIALIZER not in JSON_SERIALIZERS:
+        messages.append(
+            Warning(
+                "SESSION_SERIALIZER is not JSON.",
+                hint="Use django.contrib.sessions.serializers.JSONSerializer.",
+                id="sessiondemo.W007",
+            )
+        )
+    idle, absolute = settings.SESSION_COOKIE_AGE, getattr(settings, "SESSION_REDIS_ABSOLUTE_AGE", 0)
+    if not 0 < idle <= 60 * 60 or not 0 < absolute <= 24 * 60 * 60 or idle > absolute:
+        messages.append(
+            Warning(
+                f"Session timeouts are loose: idle {idle} s, absolute {absolute} s.",
+                hint="An idle timeout of at most an hour (SESSION_COOKIE_AGE) and an "
+                "absolute one of at most a day (SESSION_REDIS_ABSOLUTE_AGE).",
+                id="sessiondemo.W008",
+            )
+        )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_eviction_policy(app_configs, **kwargs):
+    from redis.exceptions import RedisError
+
+    from sessiondemo.sessions.connection import get_client
+
+    try:
+        policy = get_client().config_get("maxmemory-policy").get("maxmemory-policy")
+    except RedisError as e:
+        return [
+            Info(
+                f"Could not read the session Redis's maxmemory-policy ({e.__class__.__name__}).",
+                hint="Make sure it is 'noeviction': any other policy can drop live sessions.",
+                id="sessiondemo.I009",
+            )
+        ]
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if policy != "noeviction":
+        return [
+            Warning(
+                f"The session Redis's maxmemory-policy is {policy!r}: under memory pressure "
+                "it evicts sessions, logging users out at random.",
+                hint="CONFIG SET maxmemory-policy noeviction (and give it enough memory).",
+                id="sessiondemo.W009",
+            )
+        ]
+    return []
