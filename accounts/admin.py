@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _, ngettext
@@ -53,7 +55,9 @@ class UserAdmin(DjangoUserAdmin):
     def end_sessions_view(self, request, id):
         if request.method != "POST":
             return redirect(reverse("admin:accounts_user_change", args=[id]))
-        user = get_object_or_404(User, pk=id)
+        user = self.get_object(request, unquote(id))
+        if user is None:
+            raise Http404
         if not self.has_change_permission(request, user):
             raise PermissionDenied
         self.end_all_sessions(request, User.objects.filter(pk=user.pk))

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import redirect
@@ -8,6 +9,7 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, TemplateView
 
+from sessiondemo.clients import client_ip, client_user_agent
 from sessiondemo.sessions import events
 
 from . import selectors, services
@@ -44,6 +46,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             user=form.user, current=self.request.session, reason=events.ENDED_BY_PASSWORD_CHANGE
         )
         services.session_authenticated(session=self.request.session)
+        # The new id starts a new hash: record this browser on it again, as at login.
+        self.request.session.record_client(
+            ip=client_ip(self.request), user_agent=client_user_agent(self.request)
+        )
         return response
 
 
@@ -58,6 +64,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         services.sessions_end_all(user=form.user, reason=events.ENDED_BY_PASSWORD_RESET)
+        if self.request.session.get(SESSION_KEY) == str(form.user.pk):
+            # This browser's own session was one of them: forget it here too, or
+            # saving it at the end of the request would fail (a 400).
+            self.request.session.flush()
         return response
 
 
