@@ -1,14 +1,32 @@
 """Point the site's session store at another Redis, for tests and benchmarks."""
 
 import contextlib
+import copy
 
 from django.conf import settings
 from django.core.cache import caches
+from django_redis.pool import ConnectionFactory
+from redis.connection import SSLConnection
+
+from .probes import CountingConnection
 
 
-def point_sessions_at(url):
-    """Make the session engine use the Redis at ``url`` from now on."""
-    settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"] = url
+class CountingSSLConnection(CountingConnection, SSLConnection):
+    """CountingConnection over TLS: what a ``rediss://`` URL gets instead of the TCP one."""
+
+
+def point_sessions_at(url, options=None):
+    """
+    Make the session engine use the Redis at ``url`` from now on.
+
+    ``options``, if given, replaces the sessions cache's whole OPTIONS.
+    """
+    alias = settings.CACHES[settings.SESSION_CACHE_ALIAS]
+    _forget_pool(alias["LOCATION"])
+    alias["LOCATION"] = url
+    if options is not None:
+        alias["OPTIONS"] = options
+    _forget_pool(url)
     caches.__dict__.pop("settings", None)
     caches.close_all()
     with contextlib.suppress(AttributeError):
@@ -16,11 +34,38 @@ def point_sessions_at(url):
 
 
 @contextlib.contextmanager
-def sessions_at(url):
-    """Use the Redis at ``url`` for sessions inside the block."""
-    previous = settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"]
-    point_sessions_at(url)
+def sessions_at(url, *, options=None, pool_kwargs=None):
+    """
+    Use the Redis at ``url`` for sessions inside the block.
+
+    ``options`` (USERNAME, PASSWORD, ...) are merged into the sessions cache's
+    OPTIONS and ``pool_kwargs`` (ssl_ca_certs, ...) into its
+    CONNECTION_POOL_KWARGS, for the block only. A ``rediss://`` URL gets the
+    TLS variant of the suite's counting connection.
+    """
+    alias = settings.CACHES[settings.SESSION_CACHE_ALIAS]
+    previous_url, previous_options = alias["LOCATION"], alias["OPTIONS"]
+    block_options = copy.deepcopy(previous_options)
+    block_options.update(options or {})
+    kwargs = block_options.setdefault("CONNECTION_POOL_KWARGS", {})
+    kwargs.update(pool_kwargs or {})
+    if url.startswith("rediss://") and kwargs.get("connection_class") is CountingConnection:
+        kwargs["connection_class"] = CountingSSLConnection
+    point_sessions_at(url, block_options)
     try:
         yield
     finally:
-        point_sessions_at(previous)
+        point_sessions_at(previous_url, previous_options)
+
+
+def _forget_pool(url):
+    """
+    Close and drop django-redis's connection pool for ``url``.
+
+    django-redis keeps one pool per URL for the life of the process, whatever
+    the OPTIONS; without this, a block with other credentials or TLS settings
+    for a URL seen before would get the old pool.
+    """
+    pool = ConnectionFactory._pools.pop(url, None)
+    if pool is not None:
+        pool.disconnect()
