@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
@@ -30,14 +31,17 @@ class ReauthenticationForm(forms.Form):
         "password_required": _("Enter your password to confirm."),
     }
 
-    def __init__(self, *args, user, **kwargs):
-        self.user = user
+    def __init__(self, *args, request, **kwargs):
+        self.request = request
+        self.user = request.user
         super().__init__(*args, **kwargs)
         self.fields["password"].error_messages["required"] = self.error_messages["password_required"]
 
     @method_decorator(sensitive_variables("password"))
     def clean_password(self):
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        # Through authenticate(), so that a wrong password counts as a failed login.
+        user = authenticate(self.request, username=self.user.get_username(), password=password)
+        if user is None or user.pk != self.user.pk:
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
         return password

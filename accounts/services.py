@@ -17,6 +17,12 @@ def session_authenticated(*, session) -> None:
     session[AUTHENTICATED_AT_KEY] = int(time.time())
 
 
+def session_reauthenticated(*, session) -> None:
+    """Note a fresh password check, under a new session id as for any privilege change."""
+    session.cycle_key()
+    session_authenticated(session=session)
+
+
 def reauthentication_due(*, session) -> bool:
     """Return True if ``session``'s last password check is too old for a sensitive action."""
     max_age = getattr(settings, "ACCOUNTS_REAUTHENTICATE_AFTER", 600)
@@ -34,7 +40,7 @@ def session_end(*, user, handle, current, reason=events.ENDED_BY_USER) -> None:
 
 def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
     """End every session of ``user`` except ``current``; return how many ended."""
-    return SessionStore.end_user_sessions(user.pk, keep=current.session_key, reason=reason)
+    return current.end_other_sessions(user.pk, reason=reason)
 
 
 def sessions_end_all(*, user, reason) -> int:

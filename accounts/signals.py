@@ -13,6 +13,9 @@ from . import services, throttling
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_logged_in")
 def session_logged_in(sender, request, user, **kwargs):
+    # Django keeps the id when the session's own user logs in again; a login
+    # always deserves a new one.
+    request.session.cycle_key_unless_new()
     services.session_authenticated(session=request.session)
     request.session.record_client(ip=client_ip(request), user_agent=client_user_agent(request))
     throttling.login_succeeded(request, user.get_username())

@@ -9,10 +9,10 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, TemplateView
 
-from sessiondemo.clients import client_ip, client_user_agent
+from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import selectors, services
+from . import selectors, services, throttling
 from .forms import ReauthenticationForm, SignupForm
 
 
@@ -46,10 +46,6 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             user=form.user, current=self.request.session, reason=events.ENDED_BY_PASSWORD_CHANGE
         )
         services.session_authenticated(session=self.request.session)
-        # The new id starts a new hash: record this browser on it again, as at login.
-        self.request.session.record_client(
-            ip=client_ip(self.request), user_agent=client_user_agent(self.request)
-        )
         return response
 
 
@@ -92,10 +88,12 @@ class SessionEndingView(LoginRequiredMixin, View):
     def post(self, request, *args, **kwargs):
         session = request.session
         if services.reauthentication_due(session=session):
-            form = ReauthenticationForm(request.POST, user=request.user)
+            if retry_after := throttling.login_blocked_for(request, request.user.get_username()):
+                return too_many_requests(request, retry_after)
+            form = ReauthenticationForm(request.POST, request=request)
             if not form.is_valid():
                 return self.refuse(form)
-            services.session_authenticated(session=session)
+            services.session_reauthenticated(session=session)
         message = self.end_sessions(request, **kwargs)
         messages.success(request, message)
         return redirect("accounts:session_list")

@@ -261,14 +261,6 @@ def test_the_bulk_action_needs_the_change_permission(user, password, signed_in, 
     assert not LogEntry.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Engine bug (sessiondemo/sessions/backend.py SessionStore.cycle_key/_decode): the new "
-        "hash a rotated session is saved under gets no m:ip/m:ua, so any cycle_key outside "
-        "accounts' own views (here Django admin's password change) loses the browser and IP."
-    ),
-)
 def test_the_admin_password_change_keeps_the_sessions_browser_and_ip(admin_client, password, redis):
     new_password = "a whole new passphrase 42"
 

@@ -163,15 +163,6 @@ def test_password_change_logs_rotated_and_ends_the_others(log, browser, user, pa
         assert_well_formed(record)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Engine bug (sessiondemo/sessions/backend.py end_user_sessions + cycle_key since "
-        "951805a): cycle_key leaves the old id in Redis and the index until the next save, so "
-        "end_user_sessions(keep=<new id>) ends it too and logs 'ended reason=password-change' "
-        "for this browser's own old id, on top of 'rotated'."
-    ),
-)
 def test_password_change_logs_ended_only_for_the_other_sessions(log, browser, user, password):
     here, there = browser(), browser("198.51.100.7")
     log_in(here, user, password)
@@ -307,19 +298,12 @@ def test_clearsessions_logs_pruned(log, browser, user, password, redis):
 
     [record] = events(log, event="pruned")
     assert str(record.user_id) == str(user.pk)
-    assert record.count == 1
+    assert record.session == handle_of(session_id)
     assert f"event=pruned reason=expired user={user.pk} " in record.getMessage()
     call_command("clearsessions", verbosity=0)
     assert len(events(log, event="pruned")) == 1  # nothing left to prune, nothing logged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Engine bug (sessiondemo/sessions/backend.py clear_expired/log_pruned, index.prune_all): "
-        "a 'pruned' record has session=None and a count, not the handle of each pruned session."
-    ),
-)
 def test_every_pruned_record_names_a_session_handle(log, browser, user, password, redis):
     session_id = log_in(browser(), user, password)
     redis.delete(session_redis_key(session_digest(session_id)))
@@ -331,14 +315,6 @@ def test_every_pruned_record_names_a_session_handle(log, browser, user, password
     assert record.session == handle_of(session_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Engine bug (sessiondemo/sessions/backend.py end_all_sessions, index.end_everything): "
-        "endsessions --all logs one record with user=* session=* and a count, not the user "
-        "and handle of each ended session."
-    ),
-)
 def test_endsessions_all_logs_each_ended_session(log, browser, user, password):
     other = UserFactory(password=password)
     ids = [log_in(browser(), user, password), log_in(browser(), other, password)]

@@ -32,6 +32,7 @@ from .keys import (
     IDLE_FIELD,
     IP_FIELD,
     ISSUED_FIELD,
+    RETIRED_FIELD,
     SEEN_FIELD,
     USER_FIELD,
     is_valid_session_id,
@@ -57,6 +58,8 @@ class SessionStore(SessionBase):
         self._created = None
         self._issued = None
         self._client_fields = {}
+        self._client = {}
+        self._is_retired = False
         self._pending_create = False
         # (key, owner, grace) of the id that cycle_key() or renew() left;
         # it ends with the next save, in the same round trip.
@@ -83,6 +86,11 @@ class SessionStore(SessionBase):
         return self._get_new_session_key()
 
     @property
+    def user_agent(self):
+        """Return the User-Agent recorded when this session logged in, if any."""
+        return self._client.get(AGENT_FIELD)
+
+    @property
     def handle(self):
         """Return an opaque id of this session that is safe to show and log."""
         if self.session_key is None:
@@ -92,6 +100,7 @@ class SessionStore(SessionBase):
     def record_client(self, *, ip, user_agent):
         """Store who is using this session (IP address, User-Agent) with its next save."""
         self._client_fields = {IP_FIELD: ip, AGENT_FIELD: user_agent}
+        self._client = dict(self._client_fields)
         self.modified = True
 
     def load(self):
@@ -148,8 +157,15 @@ class SessionStore(SessionBase):
             security_logger.warning("Session data corrupted")
             return None
         user_id = fields.get(USER_FIELD.encode())
+        # Who uses the session travels with it to a new id (cycle_key, renew).
+        self._client = {
+            name: fields[name.encode()].decode(errors="replace")
+            for name in (IP_FIELD, AGENT_FIELD)
+            if name.encode() in fields
+        }
         self._stored = stored
         self._stored_user_id = user_id.decode() if user_id else None
+        self._is_retired = RETIRED_FIELD.encode() in fields
         self._created = created or None
         self._issued = issued or self._created
         return session
@@ -219,7 +235,7 @@ class SessionStore(SessionBase):
         fields = {DATA_PREFIX + key: value for key, value in changed.items()}
         fields[SEEN_FIELD] = f"{now:.3f}"
         fields[IDLE_FIELD] = str(expiry_age * 1000 if sliding else 0)
-        fields.update(self._client_fields)
+        fields.update(self._client if mode == "create" else self._client_fields)
         if mode == "create":
             fields[CREATED_FIELD] = f"{created:.3f}"
             if created != now:
@@ -268,7 +284,7 @@ class SessionStore(SessionBase):
             if follow_up:
                 scripts.execute(client, follow_up)
             if indexed and outcome == 1 and results[1]:
-                self._end_evicted(client, user_id, [d.decode() for d in results[1]])
+                self._end_evicted(client, user_id, digest, limit)
         if outcome == 0:
             raise CreateError
         if outcome == -1:
@@ -310,9 +326,9 @@ class SessionStore(SessionBase):
         return [index.remove_call(found_owner, [session_digest(key)])]
 
     @staticmethod
-    def _end_evicted(client, user_id, digests):
-        """End the sessions a login pushed past the per-user limit."""
-        for digest in index.end_sessions(client, user_id, digests):
+    def _end_evicted(client, user_id, digest, limit):
+        """End the oldest live sessions of a user that a login pushed past ``limit``."""
+        for digest in index.evict_oldest(client, user_id, limit=limit, keep=digest):
             events.log_event(
                 events.ENDED,
                 reason=events.ENDED_BY_SESSION_CAP,
@@ -361,13 +377,19 @@ class SessionStore(SessionBase):
     async def acycle_key(self):
         return await sync_to_async(self.cycle_key)()
 
+    def cycle_key_unless_new(self):
+        """Give the session a new id unless it already got one in this request."""
+        if self.session_key is not None and not self._pending_create:
+            self.cycle_key()
+
     def renewal_due(self):
         """Return True if this loaded session's id is older than SESSION_REDIS_RENEW_AFTER."""
         after = conf.renew_after()
         issued = self._issued
         if not after or issued is None or self._pending_create or self.session_key is None:
             return False
-        return time.time() - issued >= after
+        # A retired id only lives out its grace; renewing it again would extend it.
+        return not self._is_retired and time.time() - issued >= after
 
     def renew(self):
         """Move the session to a new id; the old one keeps working for a short grace period."""
@@ -421,23 +443,34 @@ class SessionStore(SessionBase):
         return bool(ended)
 
     @classmethod
-    def end_user_sessions(cls, user_id, *, keep=None, reason=events.ENDED_BY_USER):
-        """End every session of ``user_id`` except the one keyed ``keep``; return how many."""
-        keep_digest = session_digest(keep) if keep else None
+    def end_user_sessions(cls, user_id, *, keep=(), reason=events.ENDED_BY_USER):
+        """End every session of ``user_id`` but those keyed ``keep`` (a key or keys); return how many."""
+        keep = (keep,) if isinstance(keep, str) else keep
+        kept = {session_digest(key) for key in keep if key}
         with store_errors():
             client = get_client()
-            digests = [d for d in index.user_digests(client, user_id) if d != keep_digest]
+            digests = [d for d in index.user_digests(client, user_id) if d not in kept]
             ended = index.end_sessions(client, user_id, digests)
         cls._log_ended(user_id, ended, reason)
         return len(ended)
 
+    def end_other_sessions(self, user_id, *, reason=events.ENDED_BY_USER):
+        """End every session of ``user_id`` but this one; return how many."""
+        # An id this session just left ends with its next save, as a rotation, not here.
+        retired = self._retired[0] if self._retired else None
+        return self.end_user_sessions(user_id, keep=(self.session_key, retired), reason=reason)
+
     @classmethod
     def end_all_sessions(cls, *, reason=events.ENDED_BY_COMMAND):
         """End every session in the store; return how many."""
+
+        def log_ended(user_id, digest):
+            events.log_event(
+                events.ENDED, reason=reason, user_id=user_id, session=session_handle(digest)
+            )
+
         with store_errors():
-            ended = index.end_everything(get_client())
-        events.log_event(events.ENDED, reason=reason, user_id="*", session="*", count=ended)
-        return ended
+            return index.end_everything(get_client(), on_ended=log_ended)
 
     @staticmethod
     def _log_ended(user_id, digests, reason):
@@ -450,9 +483,12 @@ class SessionStore(SessionBase):
     def clear_expired(cls):
         """Prune per-user index entries of sessions that have ended; Redis expires the rest."""
 
-        def log_pruned(user_id, count):
+        def log_pruned(user_id, digest):
             events.log_event(
-                events.PRUNED, reason=events.ENDED_EXPIRED, user_id=user_id, session=None, count=count
+                events.PRUNED,
+                reason=events.ENDED_EXPIRED,
+                user_id=user_id,
+                session=session_handle(digest),
             )
 
         with store_errors():

@@ -46,7 +46,7 @@ class SessionInfo:
 
 
 def add_call(user_id, digest, *, score_ms, now_ms, limit):
-    """Return the call that files ``digest`` under ``user_id``, evicting past ``limit``."""
+    """Return the call that files ``digest`` under ``user_id``; it answers 1 past ``limit``."""
     return scripts.Eval(
         scripts.INDEX_ADD, [user_index_key(user_id)], [now_ms, limit, score_ms, digest]
     )
@@ -122,26 +122,53 @@ def end_sessions(client, user_id, digests):
     return [digest for digest, was_live in zip(digests, deleted) if was_live]
 
 
+def evict_oldest(client, user_id, *, limit, keep):
+    """End ``user_id``'s oldest live sessions beyond ``limit``, never ``keep``; return them."""
+    key = user_index_key(user_id)
+    digests = [d.decode() for d in client.zrange(key, 0, -1)]  # oldest first
+    live = _confirm(client, {key: digests}).get(key, [])
+    excess = len(live) - limit
+    victims = [d for d in live if d != keep][: max(excess, 0)]
+    return end_sessions(client, user_id, victims)
+
+
 def user_digests(client, user_id):
     """Return every digest in ``user_id``'s index, pruned by score only."""
     return _indexed_digests(client, user_index_key(user_id))
 
 
-def end_everything(client, batch_size=SCAN_BATCH):
-    """Delete every session and index under the prefix; return how many sessions there were."""
+def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):
+    """
+    Delete every session and index under the prefix; return how many sessions there were.
+
+    Call ``on_ended(user_id, digest)`` for each session deleted.
+    """
     ended = 0
-    for pattern in (f"{key_prefix()}s:*", f"{key_prefix()}u:*"):
-        batch = []
-        for key in client.scan_iter(match=pattern, count=batch_size):
-            batch.append(key)
-            if len(batch) >= batch_size:
-                count = client.unlink(*batch)
-                ended += count if pattern.endswith("s:*") else 0
-                batch = []
-        if batch:
-            count = client.unlink(*batch)
-            ended += count if pattern.endswith("s:*") else 0
+    prefix = f"{key_prefix()}s:"
+    for batch in _scan_batches(client, f"{prefix}*", batch_size):
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.hget(key, USER_FIELD)
+        owners = pipe.execute()
+        client.unlink(*batch)
+        ended += len(batch)
+        if on_ended is not None:
+            for key, owner in zip(batch, owners):
+                on_ended(owner.decode() if owner else None, key.decode().removeprefix(prefix))
+    for batch in _scan_batches(client, f"{key_prefix()}u:*", batch_size):
+        client.unlink(*batch)
     return ended
+
+
+def _scan_batches(client, pattern, batch_size, **kwargs):
+    batch = []
+    for key in client.scan_iter(match=pattern, count=batch_size, **kwargs):
+        batch.append(key)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclasses.dataclass
@@ -167,17 +194,12 @@ def prune_all(client, batch_size=SCAN_BATCH, on_pruned=None):
     Walks the index keys with SCAN in batches of about ``batch_size``, so
     memory stays bounded however many users there are. Safe to run while the
     site serves traffic and alongside another run: each step is idempotent.
-    Call ``on_pruned(user_id, count)`` for each index that lost entries.
+    Call ``on_pruned(user_id, digest)`` for each entry pruned.
     """
     report = PruneReport()
-    batch = []
-    for key in client.scan_iter(match=f"{key_prefix()}u:*", count=batch_size, _type="zset"):
-        batch.append(key.decode())
-        if len(batch) >= batch_size:
-            _prune_batch(client, batch, report, on_pruned)
-            batch = []
-    if batch:
-        _prune_batch(client, batch, report, on_pruned)
+    pattern = f"{key_prefix()}u:*"
+    for batch in _scan_batches(client, pattern, batch_size, _type="zset"):
+        _prune_batch(client, [key.decode() for key in batch], report, on_pruned)
     return report
 
 
@@ -185,24 +207,24 @@ def _prune_batch(client, keys, report, on_pruned):
     now_ms = int(time.time() * 1000)
     pipe = client.pipeline(transaction=False)
     for key in keys:
-        pipe.zremrangebyscore(key, "-inf", now_ms)
-        pipe.zrange(key, 0, -1)
-    results = pipe.execute()
-    members = {}
-    pruned = {}
-    for i, key in enumerate(keys):
-        expired, digests = results[2 * i : 2 * i + 2]
-        pruned[key] = expired
-        members[key] = [d.decode() for d in digests]
-    live = _confirm(client, members)
-    for key, digests in members.items():
-        pruned[key] += len(digests) - len(live.get(key, []))
+        pipe.zrange(key, 0, -1, withscores=True)
+    expired, unexpired = {}, {}
+    for key, members in zip(keys, pipe.execute()):
+        for digest, score in members:
+            (expired if score <= now_ms else unexpired).setdefault(key, []).append(digest.decode())
+    if expired:
+        scripts.execute(client, [_remove(key, digests) for key, digests in expired.items()])
+    live = _confirm(client, unexpired)
+    for key in keys:
+        still_live = set(live.get(key, []))
+        pruned = expired.get(key, []) + [d for d in unexpired.get(key, []) if d not in still_live]
+        report.entries_pruned += len(pruned)
         if not live.get(key):
             report.indexes_removed += 1
-    for key, count in pruned.items():
-        report.entries_pruned += count
-        if count and on_pruned is not None:
-            on_pruned(key.removeprefix(f"{key_prefix()}u:"), count)
+        if on_pruned is not None:
+            user_id = key.removeprefix(f"{key_prefix()}u:")
+            for digest in pruned:
+                on_pruned(user_id, digest)
     report.indexes_scanned += len(keys)
 
 

@@ -3,11 +3,13 @@
 import functools
 import logging
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.utils.cache import add_never_cache_headers
 
 from sessiondemo import throttle
-from sessiondemo.clients import client_ip
+from sessiondemo.clients import client_ip, client_user_agent
 from sessiondemo.responses import too_many_requests
 from sessiondemo.unavailable import service_unavailable
 
@@ -77,7 +79,26 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return too_many_requests(request, e.retry_after)
         if session is not None and (session.accessed or session.modified):
             add_never_cache_headers(response)
+            self.note_user_agent_change(request, session)
+        deletion = response.cookies.get(settings.SESSION_COOKIE_NAME)
+        if deletion is not None and deletion["max-age"] == 0:
+            # Django deletes without HttpOnly; every session cookie carries it.
+            deletion["httponly"] = True
         return response
+
+    @staticmethod
+    def note_user_agent_change(request, session):
+        """Log a logged-in session used from another User-Agent than it logged in with."""
+        recorded = getattr(session, "user_agent", None)
+        current = client_user_agent(request)
+        if recorded is not None and recorded != current and session.get(SESSION_KEY):
+            # For detection only: User-Agents change with browser updates.
+            security_logger.warning(
+                "Session used from another User-Agent than at login: user=%s session=%s ip=%s",
+                session.get(SESSION_KEY),
+                session.handle,
+                client_ip(request),
+            )
 
     @staticmethod
     def renewal_due(session):

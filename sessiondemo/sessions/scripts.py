@@ -77,9 +77,13 @@ return {1, previous_owner}
 """
 
 # KEYS[1] session hash whose id was renewed. ARGV: grace in ms. Let it live
-# only that long, no longer sliding with use, and return its owner.
+# only that long, no longer sliding with use, and return its owner. An id
+# retired already keeps the grace it has.
 RETIRE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('HEXISTS', KEYS[1], 'm:retired') == 1 then
+  return redis.call('HGET', KEYS[1], 'm:uid')
+end
 redis.call('HSET', KEYS[1], 'm:retired', '1', 'm:idle', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return redis.call('HGET', KEYS[1], 'm:uid')
@@ -95,23 +99,17 @@ return uid
 # KEYS[1] user index (sorted set of session digests scored by the latest time
 # each session can live to, in epoch ms). ARGV: now in ms, the most sessions
 # the user may have (0: no limit), then the score and digest to file. Drops
-# expired members; past the limit, drops the oldest members and returns them
-# (their sessions are for the caller to end); lets the index expire with its
-# last session.
+# expired members and lets the index expire with its last session. Returns 1
+# if the index holds more members than the limit: some may be sessions that
+# ended early (idle timeout), which only the caller can tell, across keys.
 INDEX_ADD = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-local evicted = {}
-local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
-if tonumber(ARGV[2]) > 0 and excess > 0 then
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, excess)) do
-    if member ~= ARGV[4] and #evicted < excess then evicted[#evicted + 1] = member end
-  end
-  if #evicted > 0 then redis.call('ZREM', KEYS[1], unpack(evicted)) end
-end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
-return evicted
+local limit = tonumber(ARGV[2])
+if limit > 0 and redis.call('ZCARD', KEYS[1]) > limit then return 1 end
+return 0
 """
 
 SHAS = {}
