@@ -53,26 +53,25 @@ if mode == 'create' then
 elseif exists == 0 then
   return {-1}
 end
+-- Every read before the first write: a script that fails midway keeps its
+-- earlier writes, and a hash must never be left without its TTL.
 local previous_owner = redis.call('HGET', KEYS[1], 'm:uid') or ''
+local retired = redis.call('HEXISTS', KEYS[1], 'm:retired') == 1
+local stale = {}
 if mode == 'replace' then
-  local stale = {}
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
     if string.sub(field, 1, 2) == 'd:' then stale[#stale + 1] = field end
   end
-  if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
 end
 local nset = tonumber(ARGV[3])
+local first_del = 4 + 2 * nset
+for i = first_del, #ARGV do stale[#stale + 1] = ARGV[i] end
 if nset > 0 then
   redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * nset))
 end
-local first_del = 4 + 2 * nset
-if #ARGV >= first_del then
-  redis.call('HDEL', KEYS[1], unpack(ARGV, first_del, #ARGV))
-end
 -- A retired id keeps its short grace period, whatever a late save asks.
-if redis.call('HEXISTS', KEYS[1], 'm:retired') == 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
+if not retired then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
 return {1, previous_owner}
 """
 
