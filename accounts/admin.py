@@ -36,7 +36,7 @@ class UserAdmin(DjangoUserAdmin):
     def end_all_sessions(self, request, queryset):
         ended = 0
         for user in queryset:
-            count = services.sessions_end_all(user=user, reason=events.ENDED_BY_ADMIN)
+            count = services.sessions_end_all(user_id=user.pk, reason=events.ENDED_BY_ADMIN)
             self.log_change(request, user, f"Signed out of all sessions ({count} ended).")
             ended += count
         self.message_user(

@@ -43,6 +43,6 @@ def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
     return current.end_other_sessions(user.pk, reason=reason)
 
 
-def sessions_end_all(*, user, reason) -> int:
-    """End every session of ``user``; return how many ended."""
-    return SessionStore.end_user_sessions(user.pk, reason=reason)
+def sessions_end_all(*, user_id, reason) -> int:
+    """End every session of the user ``user_id``; return how many ended."""
+    return SessionStore.end_user_sessions(user_id, reason=reason)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
@@ -37,11 +38,12 @@ def session_logged_out(sender, request, user, **kwargs):
 
 
 @receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.note_deactivation")
-def note_deactivation(sender, instance, raw=False, **kwargs):
+def note_deactivation(sender, instance, raw=False, update_fields=None, **kwargs):
     instance._accounts_deactivated = (
         not raw
         and not instance.is_active
         and instance.pk is not None
+        and (update_fields is None or "is_active" in update_fields)
         and sender.objects.filter(pk=instance.pk, is_active=True).exists()
     )
 
@@ -49,9 +51,16 @@ def note_deactivation(sender, instance, raw=False, **kwargs):
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.end_deactivated")
 def end_sessions_of_deactivated_user(sender, instance, **kwargs):
     if getattr(instance, "_accounts_deactivated", False):
-        services.sessions_end_all(user=instance, reason=events.ENDED_BY_DEACTIVATION)
+        end_sessions_now_and_on_commit(instance.pk, events.ENDED_BY_DEACTIVATION)
 
 
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.end_deleted")
 def end_sessions_of_deleted_user(sender, instance, **kwargs):
-    services.sessions_end_all(user=instance, reason=events.ENDED_BY_DELETION)
+    end_sessions_now_and_on_commit(instance.pk, events.ENDED_BY_DELETION)
+
+
+def end_sessions_now_and_on_commit(user_id, reason):
+    services.sessions_end_all(user_id=user_id, reason=reason)
+    # Until the transaction commits, a login still finds the account active;
+    # whatever session it made ends with the commit.
+    transaction.on_commit(lambda: services.sessions_end_all(user_id=user_id, reason=reason))

@@ -59,7 +59,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        services.sessions_end_all(user=form.user, reason=events.ENDED_BY_PASSWORD_RESET)
+        services.sessions_end_all(user_id=form.user.pk, reason=events.ENDED_BY_PASSWORD_RESET)
         if self.request.session.get(SESSION_KEY) == str(form.user.pk):
             # This browser's own session was one of them: forget it here too, or
             # saving it at the end of the request would fail (a 400).

@@ -8,8 +8,11 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from django.contrib.auth import SESSION_KEY
+
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +237,23 @@ def test_a_staff_user_without_the_change_permission_cannot_deactivate(
     user.refresh_from_db()
     assert user.is_active
     assert all(is_logged_in(c) for c in signed_in[0])
+
+
+def test_a_login_racing_a_deactivation_is_ended_when_it_commits(
+    user, password, redis, django_capture_on_commit_callbacks
+):
+    before = log_in(browser(), user, password)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()
+        assert not session_exists(redis, before)
+        # What a login in another process, still seeing the account active, stores.
+        racing_session = SessionStore()
+        racing_session[SESSION_KEY] = str(user.pk)
+        racing_session.save()
+        racing = racing_session.session_key
+        assert session_exists(redis, racing)
+
+    assert not session_exists(redis, racing)
+    assert redis.exists(user_index_key(user.pk)) == 0

@@ -25,7 +25,7 @@ class Command(BaseCommand):
                 ended = SessionStore.end_all_sessions(reason=events.ENDED_BY_COMMAND)
             else:
                 ended = sum(
-                    services.sessions_end_all(user=user, reason=events.ENDED_BY_COMMAND)
+                    services.sessions_end_all(user_id=user.pk, reason=events.ENDED_BY_COMMAND)
                     for user in self.users(usernames)
                 )
         except SessionStoreUnavailable as e:
