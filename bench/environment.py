@@ -1,0 +1,144 @@
+"""What the benchmark runs on: a private Redis, temporary databases, and the machine."""
+
+import contextlib
+import datetime
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+from typing import NamedTuple
+
+import psycopg
+
+from sessiondemo.testing.redis_server import RedisServer
+
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+BENCH_DATABASE = "sessiondemo_bench"
+
+
+class Postgres(NamedTuple):
+    """The temporary PostgreSQL database: its URL (None if skipped), and a word on it."""
+
+    url: str | None
+    note: str
+
+
+@contextlib.contextmanager
+def workspace():
+    """Yield a running private Redis and the temporary Postgres, cleaning both up after."""
+    with tempfile.TemporaryDirectory(prefix="sessiondemo-bench-") as directory:
+        server = RedisServer(directory).start()
+        try:
+            with postgres_database() as postgres:
+                os.environ["BENCH_REDIS_URL"] = server.url
+                os.environ["BENCH_SQLITE_PATH"] = os.path.join(directory, "bench.sqlite3")
+                if postgres.url:
+                    os.environ["BENCH_POSTGRES_URL"] = postgres.url
+                yield server, postgres
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def postgres_database():
+    """Create the database sessiondemo_bench, yield a Postgres, and drop it again."""
+    admin_url = os.environ.get("DATABASE_URL") or DEFAULT_POSTGRES_URL
+    parts = urllib.parse.urlsplit(admin_url)
+    where = f"{parts.hostname}:{parts.port or 5432}"
+    if parts.scheme not in ("postgres", "postgresql"):
+        yield skipped(f"DATABASE_URL is not PostgreSQL ({parts.scheme})")
+        return
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        yield skipped(f"not reachable at {where} ({str(e).strip().splitlines()[0]})")
+        return
+    try:
+        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+        admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+        url = urllib.parse.urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+        yield Postgres(url, f"temporary database {BENCH_DATABASE} at {where}")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+        admin.close()
+
+
+def skipped(reason):
+    """Say on stderr that PostgreSQL is skipped, and return the Postgres that says so."""
+    print(f"note: skipping PostgreSQL: {reason}", file=sys.stderr)
+    return Postgres(None, f"skipped: {reason}")
+
+
+def cpu_model():
+    """Return the CPU model name from /proc/cpuinfo, or the platform's guess."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def engine_version():
+    """Return the commit the engine was measured at, and whether its files had changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        command = ["git", "-C", str(root), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "sessiondemo/sessions")
+    return f"{commit}{' with uncommitted changes' if dirty else ''}"
+
+
+def ping_latency(redis_client, count=2000):
+    """Return the p50 / p99 of ``count`` PINGs, as text."""
+    latencies = []
+    for _ in range(count):
+        start = time.perf_counter()
+        redis_client.ping()
+        latencies.append(time.perf_counter() - start)
+    percentiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    return f"{percentiles[49] * 1e6:.0f} / {percentiles[98] * 1e6:.0f} µs"
+
+
+def machine(redis_client, postgres):
+    """Return the facts about this run that belong at the top of the report."""
+    import django
+    import django_redis
+    import hiredis
+    import redis
+
+    facts = {
+        "engine (sessiondemo/sessions) at commit": engine_version(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus (nproc)": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu_model(),
+        "load average at start (1 min)": f"{os.getloadavg()[0]:.2f}",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "django": django.__version__,
+        "django-redis": django_redis.__version__,
+        "redis-py": f"{redis.__version__} (hiredis {hiredis.__version__})",
+        "redis-server": redis_client.info("server")["redis_version"],
+        "Redis round trip here (PING over loopback TCP, p50 / p99)": ping_latency(redis_client),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    facts["postgresql"] = postgres.note
+    if postgres.url:
+        from django.db import connections
+
+        with connections["postgres"].cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            facts["postgresql"] = f"{cursor.fetchone()[0].split()[0]} ({postgres.note})"
+    return facts
