@@ -32,6 +32,7 @@ from .keys import (
     IDLE_FIELD,
     IP_FIELD,
     ISSUED_FIELD,
+    PREVIOUS_FIELD,
     RETIRED_FIELD,
     SEEN_FIELD,
     USER_FIELD,
@@ -60,6 +61,7 @@ class SessionStore(SessionBase):
         self._client_fields = {}
         self._client = {}
         self._is_retired = False
+        self._previous_digest = None
         self._pending_create = False
         # (key, owner, grace) of the id that cycle_key() or renew() left;
         # it ends with the next save, in the same round trip.
@@ -166,6 +168,8 @@ class SessionStore(SessionBase):
         self._stored = stored
         self._stored_user_id = user_id.decode() if user_id else None
         self._is_retired = RETIRED_FIELD.encode() in fields
+        previous = fields.get(PREVIOUS_FIELD.encode())
+        self._previous_digest = previous.decode() if previous else None
         self._created = created or None
         self._issued = issued or self._created
         return session
@@ -213,7 +217,7 @@ class SessionStore(SessionBase):
         session = self._get_session(no_load=mode == "create")
         dumps = self.serializer().dumps
         encoded = {key: dumps(value) for key, value in session.items()}
-        size = sum(len(key) + len(value) for key, value in encoded.items())
+        size = sum(len(key.encode()) + len(value) for key, value in encoded.items())
         if size > conf.max_bytes():
             raise SessionTooLarge(
                 f"The session would hold {size} bytes, more than SESSION_REDIS_MAX_BYTES "
@@ -225,6 +229,7 @@ class SessionStore(SessionBase):
         else:
             changed, removed = encoded, []
 
+        retired, self._retired = self._retired, None
         now = time.time()
         created = self._created or now
         expiry_age = max(self.get_expiry_age(), 0)
@@ -240,6 +245,9 @@ class SessionStore(SessionBase):
             fields[CREATED_FIELD] = f"{created:.3f}"
             if created != now:
                 fields[ISSUED_FIELD] = f"{now:.3f}"
+            if retired is not None and retired[2]:
+                # Renewed: the old id lives out its grace; a logout ends it too.
+                fields[PREVIOUS_FIELD] = session_digest(retired[0])
         user_id = session.get(SESSION_KEY)
         user_id = str(user_id) if user_id is not None else None
         if user_id is not None:
@@ -256,7 +264,15 @@ class SessionStore(SessionBase):
                 [mode, ttl_ms, len(fields), *field_args, *removed],
             )
         ]
-        indexed = user_id is not None and ttl_ms > 0
+        # The index score (login + absolute age, or the fixed expiry) only
+        # changes with the owner or the expiry, so most saves leave it alone.
+        index_current = (
+            mode == "update"
+            and user_id == self._stored_user_id
+            and "_session_expiry" not in changed
+            and DATA_PREFIX + "_session_expiry" not in removed
+        )
+        indexed = user_id is not None and ttl_ms > 0 and not index_current
         if indexed:
             score_ms = int((absolute_end if sliding else now + ttl_ms / 1000) * 1000)
             limit = conf.max_sessions_per_user()
@@ -265,7 +281,6 @@ class SessionStore(SessionBase):
                     user_id, digest, score_ms=score_ms, now_ms=int(now * 1000), limit=limit
                 )
             )
-        retired, self._retired = self._retired, None
         calls += self._retire_calls(retired)
 
         with store_errors():
@@ -350,6 +365,9 @@ class SessionStore(SessionBase):
         if known_user_id is not None:
             calls.append(index.remove_call(known_user_id, [digest]))
         calls += self._retire_calls(retired and (retired[0], retired[1], 0))
+        if session_key == self.session_key and self._previous_digest:
+            # A renewed session's old id, still in its grace, ends with it.
+            calls.append(scripts.Command(("DEL", session_redis_key(self._previous_digest))))
         with store_errors():
             client = get_client()
             results = scripts.execute(client, calls)

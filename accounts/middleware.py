@@ -1,0 +1,28 @@
+"""Django's AuthenticationMiddleware, reporting sessions that name a user they cannot prove."""
+
+import logging
+
+from django.contrib.auth import SESSION_KEY, get_user
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.utils.functional import SimpleLazyObject
+
+security_logger = logging.getLogger("django.security.sessiondemo.auth")
+
+
+def get_user_reporting_refusals(request):
+    """Return the request's user; log when its session names a user that is refused."""
+    claimed = request.session.get(SESSION_KEY)
+    user = get_user(request)
+    if claimed is not None and not user.is_authenticated:
+        # Django flushed it: a password hash that does not match (forged data, or
+        # a password changed behind the site's back), or a user gone or inactive.
+        security_logger.warning(
+            "Session refused: it names user %s, whom it cannot authenticate.", claimed
+        )
+    return user
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: get_user_reporting_refusals(request))
