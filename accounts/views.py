@@ -32,6 +32,9 @@ class LogoutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
         messages.info(request, "You are logged out: your session was deleted on the server.")
+        # Pages the browser kept of the logged-in site go too; cookies are
+        # left to Set-Cookie, which carries the message above.
+        response["Clear-Site-Data"] = '"cache", "storage"'
         return response
 
 

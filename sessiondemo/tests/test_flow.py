@@ -70,6 +70,7 @@ def test_logout_deletes_the_session_and_a_replayed_cookie_gets_nothing(client, u
 
     assert response.status_code == 302
     assert response.cookies[COOKIE]["max-age"] == 0
+    assert response["Clear-Site-Data"] == '"cache", "storage"'
     assert redis.exists(session_redis_key(session_digest(session_id))) == 0
     assert redis.exists(user_index_key(user.pk)) == 0
     replay = Client()
