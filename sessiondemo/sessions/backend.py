@@ -13,6 +13,7 @@ session do not overwrite each other, and it checks and writes in one script,
 so a session deleted meanwhile is never resurrected.
 """
 
+import json
 import logging
 import string
 import time
@@ -20,6 +21,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.signing import JSONSerializer
 from django.utils.crypto import get_random_string
 
 from . import conf, events, index, scripts
@@ -144,15 +146,14 @@ class SessionStore(SessionBase):
 
     def _decode(self, fields):
         """Return the session dict held in a hash's ``fields``, or None if corrupt."""
-        serializer = self.serializer()
-        session, stored = {}, {}
+        data_prefix = DATA_PREFIX.encode()
+        stored = {
+            field[len(data_prefix) :].decode(): raw
+            for field, raw in fields.items()
+            if field.startswith(data_prefix)
+        }
         try:
-            for field, raw in fields.items():
-                name = field.decode()
-                if name.startswith(DATA_PREFIX):
-                    key = name[len(DATA_PREFIX) :]
-                    session[key] = serializer.loads(raw)
-                    stored[key] = raw
+            session = dict(zip(stored, self._loads_all(list(stored.values()))))
             created = float(fields.get(CREATED_FIELD.encode(), 0))
             issued = float(fields.get(ISSUED_FIELD.encode(), 0))
         except (ValueError, UnicodeDecodeError):
@@ -173,6 +174,17 @@ class SessionStore(SessionBase):
         self._created = created or None
         self._issued = issued or self._created
         return session
+
+    def _loads_all(self, values):
+        """Return ``values`` deserialized, in one parse when they are Django's JSON."""
+        if self.serializer is JSONSerializer:
+            # Each value is a JSON document: together, the items of one array.
+            decoded = json.loads(b"[" + b",".join(values) + b"]")
+            if len(decoded) != len(values):
+                raise ValueError("A session field holds more than one JSON value.")
+            return decoded
+        serializer = self.serializer()
+        return [serializer.loads(value) for value in values]
 
     def exists(self, session_key):
         if not is_valid_session_id(session_key):
