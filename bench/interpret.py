@@ -63,8 +63,8 @@ def reads(ours, rivals):
                 "a GET), and "
             )
         text += (
-            "the client computes an HMAC of the session id to name the key and decodes one "
-            "JSON value per field where the cache unpickles one string"
+            "the client computes an HMAC of the session id to name the key and parses the "
+            "fields' JSON where the cache unpickles one string"
         )
     return text + "."
 
@@ -106,9 +106,10 @@ def redis_time(ours, rivals):
     return (
         f"Ours does its checking inside Redis: an update runs {o.redis_commands:g} commands, "
         f"{o.redis_usec:.0f} µs of Redis time, against {r.redis_commands:g} and "
-        f"{r.redis_usec:.0f} µs for `{rival.engine.label}` (a Lua script that writes only the "
-        "changed fields and refuses a deleted session, and one that keeps the per-user index "
-        f"current), so that execution time alone would cap one Redis core at about "
+        f"{r.redis_usec:.0f} µs for `{rival.engine.label}` (the read script, which slides the "
+        "idle timeout and checks the absolute one, and a write script that writes only the "
+        "changed fields and refuses a deleted session), so that execution time alone would "
+        "cap one Redis core at about "
         f"{ours_cap:,} updates a second, against {their_cap:,}."
     )
 
