@@ -140,6 +140,18 @@ CACHES = {
     },
 }
 
+# Redis Sentinel: REDIS_SENTINELS="host:port,host:port" and a REDIS_URL that
+# names the monitored primary instead of a host, e.g. redis://mymaster/0. The
+# engine then always talks to the current primary, found through the sentinels.
+if sentinels := env_list("REDIS_SENTINELS", ""):
+    CACHES["sessions"]["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": [(host, int(port)) for host, port in (s.rsplit(":", 1) for s in sentinels)],
+        }
+    )
+
 SESSION_ENGINE = "sessiondemo.sessions.backend"
 SESSION_CACHE_ALIAS = "sessions"
 SESSION_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
