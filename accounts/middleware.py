@@ -3,7 +3,9 @@
 import logging
 
 from django.contrib.auth import SESSION_KEY, get_user
-from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
 from django.utils.functional import SimpleLazyObject
 
 security_logger = logging.getLogger("django.security.sessiondemo.auth")

@@ -194,7 +194,10 @@ def test_sec04_the_scanning_functions_are_reached_only_from_clearsessions_and_en
         for name, node in functions(path).items():
             if reach & set(called_names(node)):
                 callers.add((path.name, name))
-    assert callers == {("backend.py", "SessionStore.clear_expired"), ("backend.py", "SessionStore.end_all_sessions")}
+    assert callers == {
+        ("users.py", "UserSessionsMixin.clear_expired"),
+        ("users.py", "UserSessionsMixin.end_all_sessions"),
+    }
 
     # Who calls SessionStore.clear_expired() / SessionStore.end_all_sessions():
     # the management commands only (the admin's action of the same name ends

@@ -17,10 +17,10 @@ class Command(BaseCommand):
         engine = import_module(settings.SESSION_ENGINE)
         try:
             report = engine.SessionStore.clear_expired()
-        except NotImplementedError:
+        except NotImplementedError as e:
             raise CommandError(
                 f"Session engine '{settings.SESSION_ENGINE}' doesn't support clearing expired sessions."
-            )
+            ) from e
         except SessionStoreUnavailable as e:
             raise CommandError(str(e)) from e
         if report is not None and options["verbosity"] >= 1:

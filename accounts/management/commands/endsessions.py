@@ -1,11 +1,10 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import services
 from sessiondemo.sessions import events
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.exceptions import SessionStoreUnavailable
-
-from accounts import services
 
 
 class Command(BaseCommand):
