@@ -1,56 +1,29 @@
 """The user admin: a user's active sessions, and signing them out one user or many at a time."""
 
-import itertools
 import re
 
 import pytest
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
-from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import (
+    CHROME_WINDOWS,
+    FIREFOX_LINUX,
+    browser,
+    is_logged_in,
+    log_in,
+    redis_key,
+    session_exists,
+)
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
-FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
-
-
-_devices = itertools.count(1)
-
-
-def browser(user_agent=None, ip=None, **kwargs):
-    """Return a test client on a device of its own: a distinct User-Agent and IP unless given."""
-    n = next(_devices)
-    user_agent = user_agent or f"Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0"
-    ip = ip or f"198.18.{n // 256 % 256}.{n % 256}"
-    return Client(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip, **kwargs)
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def session_exists(redis, session_id):
-    return redis.exists(session_redis_key(session_digest(session_id))) == 1
-
-
-def is_logged_in(client):
-    response = client.get("/profile/", secure=True)
-    assert response.status_code in (200, 302)
-    return response.status_code == 200
 
 
 def change_url(user):
@@ -272,6 +245,6 @@ def test_the_admin_password_change_keeps_the_sessions_browser_and_ip(admin_clien
     assert response.status_code == 302
 
     new_id = response.cookies[COOKIE].value
-    stored = redis.hgetall(session_redis_key(session_digest(new_id)))
+    stored = redis.hgetall(redis_key(new_id))
     assert stored.get(b"m:ua") == b"curl/8.5.0"
     assert stored.get(b"m:ip") == b"192.0.2.1"

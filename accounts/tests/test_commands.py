@@ -1,53 +1,16 @@
 """manage.py clearsessions and endsessions, run against the real Redis."""
 
-import itertools
 import time
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import browser, indexed, is_logged_in, log_in, redis_key
 
 pytestmark = pytest.mark.django_db
-
-COOKIE = settings.SESSION_COOKIE_NAME
-
-
-_devices = itertools.count(1)
-
-
-def browser(user_agent=None, ip=None, **kwargs):
-    """Return a test client on a device of its own: a distinct User-Agent and IP unless given."""
-    n = next(_devices)
-    user_agent = user_agent or f"Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0"
-    ip = ip or f"198.18.{n // 256 % 256}.{n % 256}"
-    return Client(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip, **kwargs)
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def session_key(session_id):
-    return session_redis_key(session_digest(session_id))
-
-
-def indexed(redis, user):
-    return {d.decode() for d in redis.zrange(user_index_key(user.pk), 0, -1)}
-
-
-def is_logged_in(client):
-    response = client.get("/profile/", secure=True)
-    assert response.status_code in (200, 302)
-    return response.status_code == 200
 
 
 def run(name, *args, **options):
@@ -75,9 +38,9 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
     bob_client = browser(ip="198.51.100.7")
     bob_id = log_in(bob_client, bob, password)
     # Redis expired two of alice's sessions and bob's only one (a past expiry deletes the key).
-    redis.pexpireat(session_key(alice_ids[0]), 1)
-    redis.pexpire(session_key(alice_ids[1]), 0)
-    redis.pexpireat(session_key(bob_id), 1)
+    redis.pexpireat(redis_key(alice_ids[0]), 1)
+    redis.pexpire(redis_key(alice_ids[1]), 0)
+    redis.pexpireat(redis_key(bob_id), 1)
     assert redis.zcard(user_index_key(alice.pk)) == 3  # the entries outlive their sessions
 
     out = run("clearsessions", verbosity=2)
@@ -90,7 +53,7 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
     assert redis.exists(user_index_key(bob.pk)) == 0
     # The live session is untouched.
     assert is_logged_in(alice_clients[2])
-    assert redis.exists(session_key(alice_ids[2])) == 1
+    assert redis.exists(redis_key(alice_ids[2])) == 1
 
 
 def test_clearsessions_prunes_entries_past_their_score(alice, password, redis):
@@ -105,7 +68,7 @@ def test_clearsessions_prunes_entries_past_their_score(alice, password, redis):
 
 def test_clearsessions_is_idempotent(alice, password, redis):
     ids = [log_in(browser(), alice, password) for _ in range(2)]
-    redis.delete(session_key(ids[0]))
+    redis.delete(redis_key(ids[0]))
 
     first = run("clearsessions", verbosity=1)
     second = run("clearsessions", verbosity=1)
@@ -129,7 +92,7 @@ def test_clearsessions_with_nothing_to_do(redis):
 
 def test_clearsessions_is_quiet_at_verbosity_zero(alice, password, redis):
     session_id = log_in(browser(), alice, password)
-    redis.delete(session_key(session_id))
+    redis.delete(redis_key(session_id))
 
     assert run("clearsessions", verbosity=0) == ""
     assert redis.exists(user_index_key(alice.pk)) == 0
@@ -139,11 +102,11 @@ def test_clearsessions_leaves_live_sessions_and_other_keys_alone(alice, password
     client = browser()
     session_id = log_in(client, alice, password)
     redis.set("unrelated", "value")
-    before = redis.hgetall(session_key(session_id))
+    before = redis.hgetall(redis_key(session_id))
 
     run("clearsessions", verbosity=0)
 
-    assert redis.hgetall(session_key(session_id)) == before
+    assert redis.hgetall(redis_key(session_id)) == before
     assert indexed(redis, alice) == {session_digest(session_id)}
     assert redis.get("unrelated") == b"value"
     assert is_logged_in(client)
@@ -152,7 +115,7 @@ def test_clearsessions_leaves_live_sessions_and_other_keys_alone(alice, password
 def test_clearsessions_walks_many_users(password, redis):
     users = [UserFactory(password=password) for _ in range(12)]
     for user in users:
-        redis.delete(session_key(log_in(browser(), user, password)))
+        redis.delete(redis_key(log_in(browser(), user, password)))
 
     out = run("clearsessions", verbosity=1)
 
@@ -173,10 +136,10 @@ def test_endsessions_ends_every_session_of_the_named_user(alice, bob, password, 
     out = run("endsessions", "--user", "alice")
 
     assert out == "Ended 2 sessions.\n"
-    assert not any(redis.exists(session_key(i)) for i in alice_ids)
+    assert not any(redis.exists(redis_key(i)) for i in alice_ids)
     assert redis.exists(user_index_key(alice.pk)) == 0
     assert not any(is_logged_in(c) for c in alice_clients)
-    assert redis.exists(session_key(bob_id)) == 1
+    assert redis.exists(redis_key(bob_id)) == 1
     assert is_logged_in(bob_client)
 
 
@@ -223,7 +186,7 @@ def test_endsessions_of_an_unknown_user_is_an_error_and_ends_nothing(alice, pass
     with pytest.raises(CommandError, match=r"^No such user: nobody\.$"):
         run("endsessions", "--user", "alice", "--user", "nobody")
 
-    assert redis.exists(session_key(session_id)) == 1
+    assert redis.exists(redis_key(session_id)) == 1
     assert is_logged_in(client)
 
 

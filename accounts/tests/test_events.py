@@ -1,6 +1,5 @@
 """Session lifecycle events: one log record per created, rotated, ended and pruned session, never its id."""
 
-import itertools
 import logging
 import re
 import time
@@ -14,14 +13,14 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, session_handle, session_redis_key
+from sessiondemo.testing import web
+from sessiondemo.testing.web import NEW_PASSWORD, change_password, handle_of, log_in, redis_key
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
 EVENTS = "sessiondemo.sessions.events"
 HANDLE = re.compile(r"[0-9a-f]{16}")
-NEW_PASSWORD = "a whole new passphrase 42"
 
 
 @pytest.fixture
@@ -32,7 +31,7 @@ def session_ids():
 
 @pytest.fixture
 def browser(session_ids):
-    """Make test clients that note every session id they are given."""
+    """Make test clients, each on a device of its own, that note every session id they are given."""
 
     class RecordingClient(Client):
         def request(self, **request):
@@ -42,15 +41,8 @@ def browser(session_ids):
                 session_ids.add(morsel.value)
             return response
 
-    devices = itertools.count(1)
-
     def make(ip=None, **kwargs):
-        n = next(devices)
-        return RecordingClient(
-            HTTP_USER_AGENT=f"Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0",
-            REMOTE_ADDR=ip or f"198.18.0.{n}",
-            **kwargs,
-        )
+        return web.browser(ip=ip, client_class=RecordingClient, **kwargs)
 
     return make
 
@@ -71,18 +63,6 @@ def events(log, **match):
         for r in log.records
         if r.name == EVENTS and all(str(getattr(r, k, None)) == str(v) for k, v in match.items())
     ]
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def handle_of(session_id):
-    return session_handle(session_digest(session_id))
 
 
 def ended(log, reason):
@@ -145,11 +125,7 @@ def test_password_change_logs_rotated_and_ends_the_others(log, browser, user, pa
     old_id = log_in(here, user, password)
     there_id = log_in(there, user, password)
 
-    response = here.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    response = change_password(here, password, NEW_PASSWORD)
     new_id = response.cookies[COOKIE].value
 
     [rotated] = events(log, event="rotated")
@@ -168,11 +144,7 @@ def test_password_change_logs_ended_only_for_the_other_sessions(log, browser, us
     log_in(here, user, password)
     there_id = log_in(there, user, password)
 
-    here.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    change_password(here, password, NEW_PASSWORD)
 
     assert ended(log, "password-change") == {(str(user.pk), handle_of(there_id))}
 
@@ -283,7 +255,7 @@ def test_the_absolute_age_logs_ended_by_expiry(log, browser, user, password, red
     client = browser()
     session_id = log_in(client, user, password)
     long_ago = time.time() - settings.SESSION_REDIS_ABSOLUTE_AGE - 60
-    redis.hset(session_redis_key(session_digest(session_id)), "m:created", f"{long_ago:.3f}")
+    redis.hset(redis_key(session_id), "m:created", f"{long_ago:.3f}")
 
     assert client.get("/profile/", secure=True).status_code == 302
 
@@ -292,7 +264,7 @@ def test_the_absolute_age_logs_ended_by_expiry(log, browser, user, password, red
 
 def test_clearsessions_logs_pruned(log, browser, user, password, redis):
     session_id = log_in(browser(), user, password)
-    redis.delete(session_redis_key(session_digest(session_id)))
+    redis.delete(redis_key(session_id))
 
     call_command("clearsessions", verbosity=0)
 
@@ -306,7 +278,7 @@ def test_clearsessions_logs_pruned(log, browser, user, password, redis):
 
 def test_every_pruned_record_names_a_session_handle(log, browser, user, password, redis):
     session_id = log_in(browser(), user, password)
-    redis.delete(session_redis_key(session_digest(session_id)))
+    redis.delete(redis_key(session_id))
 
     call_command("clearsessions", verbosity=0)
 
@@ -345,11 +317,7 @@ def test_no_record_of_any_logger_carries_a_session_id(
     log_in(there, user, password)
     here.post("/accounts/sessions/others/end/", secure=True)  # user
     log_in(there, user, password)
-    response = here.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )  # rotated, password-change
+    response = change_password(here, password, NEW_PASSWORD)  # rotated, password-change
     assert response.status_code == 302
     there.get("/profile/", secure=True)  # a request with an ended session's cookie
     here.post("/accounts/logout/", secure=True)  # logout
@@ -377,7 +345,7 @@ def test_no_record_of_any_logger_carries_a_session_id(
 
     expiring = log_in(browser(), user, password)
     log_in(browser(), user, password)
-    redis.delete(session_redis_key(session_digest(expiring)))
+    redis.delete(redis_key(expiring))
     call_command("clearsessions", verbosity=0)  # pruned
     call_command("endsessions", "--user", user.username, stdout=None)  # command
 

@@ -1,6 +1,5 @@
 """Password reset by e-mail: the link works once, and a completed reset signs the account out everywhere."""
 
-import itertools
 import re
 
 import pytest
@@ -9,42 +8,13 @@ from django.core import mail
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import user_index_key
+from sessiondemo.testing.web import NEW_PASSWORD, browser, is_logged_in, log_in, session_exists
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
-NEW_PASSWORD = "a whole new passphrase 42"
 LINK_RE = re.compile(r"https://testserver(/accounts/reset/[^/\s]+/[^/\s]+/)")
-
-
-_devices = itertools.count(1)
-
-
-def browser(user_agent=None, ip=None, **kwargs):
-    """Return a test client on a device of its own: a distinct User-Agent and IP unless given."""
-    n = next(_devices)
-    user_agent = user_agent or f"Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0"
-    ip = ip or f"198.18.{n // 256 % 256}.{n % 256}"
-    return Client(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip, **kwargs)
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def session_exists(redis, session_id):
-    return redis.exists(session_redis_key(session_digest(session_id))) == 1
-
-
-def is_logged_in(client):
-    response = client.get("/profile/", secure=True)
-    assert response.status_code in (200, 302)
-    return response.status_code == 200
 
 
 def request_reset(client, email):

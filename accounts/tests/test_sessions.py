@@ -1,6 +1,5 @@
 """/accounts/sessions/: list this account's sessions and sign them out, as a user and an attacker see it."""
 
-import itertools
 import re
 import time
 from datetime import UTC, datetime
@@ -12,11 +11,19 @@ from django.urls import Resolver404, resolve
 
 from accounts.services import AUTHENTICATED_AT_KEY
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import (
-    session_digest,
-    session_handle,
-    session_redis_key,
-    user_index_key,
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import (
+    CHROME_WINDOWS,
+    FIREFOX_LINUX,
+    NEW_PASSWORD,
+    browser,
+    change_password,
+    handle_of,
+    indexed,
+    is_logged_in,
+    log_in,
+    redis_key,
+    session_exists,
 )
 
 pytestmark = pytest.mark.django_db
@@ -25,11 +32,6 @@ COOKIE = settings.SESSION_COOKIE_NAME
 LIST = "/accounts/sessions/"
 END_OTHERS = "/accounts/sessions/others/end/"
 
-FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 SAFARI_IOS = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
@@ -38,55 +40,11 @@ HANDLE_RE = re.compile(r"/accounts/sessions/([0-9a-f]{16})/end/")
 JUST_NOW = re.compile(r">(now|\d+\xa0seconds? ago)</time>")
 
 
-_devices = itertools.count(1)
-
-
-def browser(user_agent=None, ip=None, **kwargs):
-    """Return a test client on a device of its own: a distinct User-Agent and IP unless given."""
-    n = next(_devices)
-    user_agent = user_agent or f"Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0"
-    ip = ip or f"198.18.{n // 256 % 256}.{n % 256}"
-    return Client(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip, **kwargs)
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def handle_of(session_id):
-    return session_handle(session_digest(session_id))
-
-
 def end_url(session_id_or_handle):
     handle = session_id_or_handle
     if len(handle) == 32:
         handle = handle_of(handle)
     return f"/accounts/sessions/{handle}/end/"
-
-
-def session_key(session_id):
-    return session_redis_key(session_digest(session_id))
-
-
-def session_exists(redis, session_id):
-    return redis.exists(session_key(session_id)) == 1
-
-
-def indexed(redis, user):
-    return {d.decode() for d in redis.zrange(user_index_key(user.pk), 0, -1)}
-
-
-def is_logged_in(client):
-    response = client.get("/profile/", secure=True)
-    if response.status_code == 302:
-        assert response["Location"] == "/accounts/login/?next=/profile/"
-        return False
-    assert response.status_code == 200
-    return True
 
 
 def rows(page):
@@ -97,7 +55,7 @@ def rows(page):
 
 def age_authentication(redis, session_id, seconds):
     """Make the session's last password check ``seconds`` old."""
-    redis.hset(session_key(session_id), f"d:{AUTHENTICATED_AT_KEY}", int(time.time()) - seconds)
+    redis.hset(redis_key(session_id), f"d:{AUTHENTICATED_AT_KEY}", int(time.time()) - seconds)
 
 
 @pytest.fixture
@@ -152,7 +110,7 @@ def test_rows_are_addressed_by_opaque_handles_never_by_session_id_or_redis_key(d
     for session_id in ids.values():
         assert session_id not in page
         assert session_digest(session_id) not in page
-        assert session_key(session_id) not in page
+        assert redis_key(session_id) not in page
 
 
 def test_the_list_shows_only_this_accounts_sessions(devices, password):
@@ -197,7 +155,7 @@ def test_the_list_is_linked_from_the_navigation(user, password):
 
 def test_the_list_drops_and_prunes_sessions_that_ended_behind_its_back(devices, user, redis):
     clients, ids = devices
-    redis.delete(session_key(ids["pc"]))  # as if it had expired
+    redis.delete(redis_key(ids["pc"]))  # as if it had expired
 
     response = clients["laptop"].get(LIST, secure=True)
 
@@ -221,9 +179,9 @@ def test_an_index_entry_past_its_score_is_neither_listed_nor_kept(devices, user,
 
 def test_last_active_reads_as_natural_time(devices, redis):
     clients, ids = devices
-    redis.hset(session_key(ids["pc"]), "m:seen", f"{time.time() - 2 * 3600 - 30:.3f}")
+    redis.hset(redis_key(ids["pc"]), "m:seen", f"{time.time() - 2 * 3600 - 30:.3f}")
     three_days_ago = time.time() - 3 * 86400
-    redis.hset(session_key(ids["phone"]), "m:created", f"{three_days_ago:.3f}")
+    redis.hset(redis_key(ids["phone"]), "m:created", f"{three_days_ago:.3f}")
 
     page = clients["laptop"].get(LIST, secure=True).text
 
@@ -477,7 +435,7 @@ def test_a_stale_login_must_give_the_password_to_end_a_session(devices, user, pa
     laptop_id = response.cookies[COOKIE].value
     assert laptop_id != ids["laptop"] and not session_exists(redis, ids["laptop"])
     # The check is refreshed: the next action needs no password.
-    stored = int(redis.hget(session_key(laptop_id), f"d:{AUTHENTICATED_AT_KEY}"))
+    stored = int(redis.hget(redis_key(laptop_id), f"d:{AUTHENTICATED_AT_KEY}"))
     assert stored >= before
     assert 'type="password"' not in laptop.get(LIST, secure=True).text
     assert laptop.post(END_OTHERS, secure=True).status_code == 302
@@ -514,7 +472,7 @@ def test_the_password_is_asked_for_only_past_the_limit(devices, redis, settings)
 
 def test_a_session_with_no_recorded_login_time_must_give_the_password(devices, redis):
     clients, ids = devices
-    redis.hdel(session_key(ids["laptop"]), f"d:{AUTHENTICATED_AT_KEY}")
+    redis.hdel(redis_key(ids["laptop"]), f"d:{AUTHENTICATED_AT_KEY}")
 
     assert clients["laptop"].post(end_url(ids["pc"]), secure=True).status_code == 403
     assert session_exists(redis, ids["pc"])
@@ -536,7 +494,7 @@ def test_login_records_ip_and_user_agent(user, password, redis):
     before = time.time()
     session_id = log_in(browser(CHROME_WINDOWS, "198.51.100.7"), user, password)
 
-    stored = redis.hgetall(session_key(session_id))
+    stored = redis.hgetall(redis_key(session_id))
     assert stored[b"m:ip"] == b"198.51.100.7"
     assert stored[b"m:ua"] == CHROME_WINDOWS.encode()
     assert before - 1 <= float(stored[b"m:created"]) <= time.time()
@@ -546,7 +504,7 @@ def test_login_records_ip_and_user_agent(user, password, redis):
 def test_a_huge_user_agent_is_cut_before_it_is_stored(user, password, redis):
     session_id = log_in(browser(FIREFOX_LINUX + " x" * 2000, "203.0.113.10"), user, password)
 
-    stored = redis.hget(session_key(session_id), "m:ua")
+    stored = redis.hget(redis_key(session_id), "m:ua")
     assert len(stored) == 512
     assert stored.startswith(FIREFOX_LINUX.encode())
 
@@ -561,17 +519,12 @@ def test_no_user_agent_reads_as_unknown_browser(user, password):
 def test_password_change_keeps_this_sessions_browser_and_ip(user, password, redis):
     laptop = browser(FIREFOX_LINUX, "203.0.113.10")
     log_in(laptop, user, password)
-    new_password = "a whole new passphrase 42"
 
-    response = laptop.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": new_password, "new_password2": new_password},
-        secure=True,
-    )
+    response = change_password(laptop, password, NEW_PASSWORD)
     assert response.status_code == 302
     new_id = response.cookies[COOKIE].value
 
-    stored = redis.hgetall(session_key(new_id))
+    stored = redis.hgetall(redis_key(new_id))
     assert stored[b"m:ip"] == b"203.0.113.10"
     assert stored[b"m:ua"] == FIREFOX_LINUX.encode()
     [row] = rows(laptop.get(LIST, secure=True).text)
@@ -582,39 +535,39 @@ def test_last_active_moves_on_a_read_when_stale_at_no_extra_round_trip(user, pas
     laptop = browser()
     session_id = log_in(laptop, user, password)
     stale = time.time() - 120
-    redis.hset(session_key(session_id), "m:seen", f"{stale:.3f}")
+    redis.hset(redis_key(session_id), "m:seen", f"{stale:.3f}")
 
     before = time.time()
     with round_trips() as log:
         assert laptop.get("/profile/", secure=True).status_code == 200
 
     assert len(log) == 1
-    assert float(redis.hget(session_key(session_id), "m:seen")) >= before - 0.01
+    assert float(redis.hget(redis_key(session_id), "m:seen")) >= before - 0.01
 
 
 def test_last_active_stays_put_on_a_read_when_fresh(user, password, redis, round_trips):
     laptop = browser()
     session_id = log_in(laptop, user, password)
     fresh = f"{time.time() - 30:.3f}"
-    redis.hset(session_key(session_id), "m:seen", fresh)
+    redis.hset(redis_key(session_id), "m:seen", fresh)
 
     with round_trips() as log:
         assert laptop.get("/profile/", secure=True).status_code == 200
 
     assert len(log) == 1
-    assert redis.hget(session_key(session_id), "m:seen").decode() == fresh
+    assert redis.hget(redis_key(session_id), "m:seen").decode() == fresh
 
 
 def test_the_last_active_interval_is_a_setting(user, password, redis, settings):
     settings.SESSION_REDIS_SEEN_INTERVAL = 10
     laptop = browser()
     session_id = log_in(laptop, user, password)
-    redis.hset(session_key(session_id), "m:seen", f"{time.time() - 30:.3f}")
+    redis.hset(redis_key(session_id), "m:seen", f"{time.time() - 30:.3f}")
 
     before = time.time()
     laptop.get("/profile/", secure=True)
 
-    assert float(redis.hget(session_key(session_id), "m:seen")) >= before - 0.01
+    assert float(redis.hget(redis_key(session_id), "m:seen")) >= before - 0.01
 
 
 # The per-user cap
@@ -652,7 +605,7 @@ def test_the_cap_counts_only_live_sessions(user, password, redis, settings):
     settings.SESSION_REDIS_MAX_PER_USER = 3
     clients = [browser(FIREFOX_LINUX, f"203.0.113.{n}") for n in range(1, 5)]
     first, second, third = (log_in(c, user, password) for c in clients[:3])
-    redis.delete(session_key(third))  # idle-expired: Redis dropped the hash, the index entry stays
+    redis.delete(redis_key(third))  # idle-expired: Redis dropped the hash, the index entry stays
 
     log_in(clients[3], user, password)
 

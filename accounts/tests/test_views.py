@@ -5,24 +5,19 @@ from django.test import Client
 
 from accounts.models import User
 from profiles.models import Profile
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import (
+    NEW_PASSWORD,
+    change_password,
+    log_in,
+    redis_key,
+    session_exists,
+    session_keys,
+)
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
-NEW_PASSWORD = "a whole new passphrase 42"
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def session_exists(redis, session_id):
-    return redis.exists(session_redis_key(session_digest(session_id))) == 1
 
 
 def test_signup_creates_a_user_with_a_profile_and_sends_them_to_log_in(client, redis):
@@ -60,7 +55,7 @@ def test_wrong_password_is_a_form_error_and_stores_nothing(client, user, redis):
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.text
     assert COOKIE not in response.cookies
-    assert list(redis.scan_iter("sd:s:*")) == [] and list(redis.scan_iter("sd:u:*")) == []
+    assert session_keys(redis) == []
 
 
 def test_password_change_keeps_this_session_under_a_new_id_and_ends_the_others(user, password, redis):
@@ -69,11 +64,7 @@ def test_password_change_keeps_this_session_under_a_new_id_and_ends_the_others(u
     laptop_id = log_in(laptop, user, password)
     phone_id = log_in(phone, user, password)
 
-    response = here.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    response = change_password(here, password, NEW_PASSWORD)
 
     assert response.status_code == 302
     new_here = response.cookies[COOKIE].value
@@ -92,11 +83,7 @@ def test_password_change_keeps_this_session_under_a_new_id_and_ends_the_others(u
 def test_password_change_with_a_wrong_current_password_changes_nothing(client, user, password, redis):
     session_id = log_in(client, user, password)
 
-    response = client.post(
-        "/accounts/password_change/",
-        {"old_password": "not it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    response = change_password(client, "not it", NEW_PASSWORD)
 
     assert response.status_code == 200
     assert "Your old password was entered incorrectly" in response.text
@@ -143,7 +130,7 @@ def test_a_superuser_logs_in_and_out_of_the_admin(redis, password):
 def test_clearsessions_prunes_the_index_of_ended_sessions(user, password, redis, capsys):
     ended = log_in(Client(), user, password)
     kept = log_in(Client(), user, password)
-    redis.delete(session_redis_key(session_digest(ended)))  # as if it had expired
+    redis.delete(redis_key(ended))  # as if it had expired
 
     call_command("clearsessions", verbosity=1)
 

@@ -13,9 +13,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.testing.redis_server import RedisServer, silent_redis
 from sessiondemo.testing.store import sessions_at
+from sessiondemo.testing.web import assert_unavailable, session_keys, submit_login
 
 pytestmark = pytest.mark.django_db
 
@@ -23,27 +23,6 @@ COOKIE = settings.SESSION_COOKIE_NAME
 # The sessions cache's socket timeouts, plus room for a slow machine.
 DEADLINE_SECONDS = settings.CACHES["sessions"]["OPTIONS"]["SOCKET_TIMEOUT"] + 2.0
 AOF = ["--appendonly", "yes", "--appendfsync", "always"]
-
-
-def log_in(client, user, password):
-    return client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-
-
-def assert_unavailable(response):
-    """The site's 503 page: no error details, a Retry-After, and the session cookie untouched."""
-    assert response.status_code == 503
-    assert "temporarily unavailable" in response.text
-    assert "Traceback" not in response.text
-    assert response["Retry-After"].isdigit()
-    assert COOKIE not in response.cookies
-
-
-def session_keys(server):
-    """The session hashes and user indexes ``server`` holds."""
-    client = server.client()
-    return [k for pattern in ("s:*", "u:*") for k in client.scan_iter(f"{key_prefix()}{pattern}")]
 
 
 @pytest.fixture
@@ -72,7 +51,7 @@ def test_a_restart_mid_traffic_costs_503s_never_500s_and_the_site_recovers(own_r
     client = Client(raise_request_exception=False)
     statuses = []
     with sessions_at(server.url):
-        assert log_in(client, user, password).status_code == 302
+        assert submit_login(client, user, password).status_code == 302
         for i in range(40):
             if i == 10:
                 server.stop()
@@ -81,7 +60,7 @@ def test_a_restart_mid_traffic_costs_503s_never_500s_and_the_site_recovers(own_r
             statuses.append(client.get("/profile/", secure=True).status_code)
 
         assert statuses == [200] * 10 + [503] * 15 + [302] * 15, statuses
-        assert log_in(client, user, password).status_code == 302
+        assert submit_login(client, user, password).status_code == 302
         response = client.get("/profile/", secure=True)
     assert response.status_code == 200
     assert user.username in response.text
@@ -105,7 +84,7 @@ def test_a_kill_while_requests_are_in_flight_is_never_a_500(own_redis, user, pas
 
     statuses = []
     with sessions_at(server.url):
-        assert log_in(client, user, password).status_code == 302
+        assert submit_login(client, user, password).status_code == 302
         thread = threading.Thread(target=operator)
         thread.start()
         try:
@@ -124,7 +103,7 @@ def test_a_kill_while_requests_are_in_flight_is_never_a_500(own_redis, user, pas
 
         assert set(statuses) <= {200, 302, 503}, statuses
         assert statuses[:10] == [200] * 10 and statuses[30:] == [302] * 10, statuses
-        assert log_in(client, user, password).status_code == 302
+        assert submit_login(client, user, password).status_code == 302
         assert client.get("/profile/", secure=True).status_code == 200
 
 
@@ -134,7 +113,7 @@ def test_a_session_survives_a_restart_of_a_redis_with_aof(own_redis, user, passw
     server = own_redis(AOF)
     client = Client(raise_request_exception=False)
     with sessions_at(server.url):
-        assert log_in(client, user, password).status_code == 302
+        assert submit_login(client, user, password).status_code == 302
         getattr(server, stop)()
         server.start()  # the same port and --dir: it replays its AOF
 
@@ -144,7 +123,7 @@ def test_a_session_survives_a_restart_of_a_redis_with_aof(own_redis, user, passw
         # The per-user index came back too: the session is listed.
         assert client.get("/accounts/sessions/", secure=True).status_code == 200
         assert client.post("/accounts/logout/", secure=True).status_code == 302
-    assert session_keys(server) == []
+    assert session_keys(server.client()) == []
 
 
 def test_a_login_while_redis_is_down_is_a_503_and_writes_nothing(own_redis, user, password):
@@ -157,20 +136,20 @@ def test_a_login_while_redis_is_down_is_a_503_and_writes_nothing(own_redis, user
     client = Client(raise_request_exception=False)
     with sessions_at(server.url):
         server.shutdown()
-        response = log_in(client, user, password)
+        response = submit_login(client, user, password)
         assert_unavailable(response)
         assert COOKIE not in client.cookies
         user.refresh_from_db()
         assert user.last_login is None  # nor was a login recorded
 
         server.start()
-        assert session_keys(server) == []
+        assert session_keys(server.client()) == []
 
-        response = log_in(client, user, password)
+        response = submit_login(client, user, password)
         assert response.status_code == 302
         assert response.cookies[COOKIE].value
         assert client.get("/profile/", secure=True).status_code == 200
-    assert len(session_keys(server)) == 2  # the session and its user's index
+    assert len(session_keys(server.client())) == 2  # the session and its user's index
 
 
 def timed(request):
@@ -183,7 +162,7 @@ def test_a_silent_redis_makes_login_a_503_within_the_timeout(user, password):
     """A login POST against a Redis that never answers ends in the 503 page, in time."""
     client = Client(raise_request_exception=False)
     with silent_redis() as url, sessions_at(url):
-        response, elapsed = timed(lambda: log_in(client, user, password))
+        response, elapsed = timed(lambda: submit_login(client, user, password))
 
     assert_unavailable(response)
     assert elapsed < DEADLINE_SECONDS
@@ -198,7 +177,7 @@ def test_a_silent_redis_makes_logout_a_503_within_the_timeout(user, password):
     time; the session was not ended, so it still works once Redis answers.
     """
     client = Client(raise_request_exception=False)
-    assert log_in(client, user, password).status_code == 302
+    assert submit_login(client, user, password).status_code == 302
     with silent_redis() as url, sessions_at(url):
         response, elapsed = timed(lambda: client.post("/accounts/logout/", secure=True))
 

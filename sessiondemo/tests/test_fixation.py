@@ -6,35 +6,25 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, session_redis_key
+from sessiondemo.testing.web import redis_key, session_exists, submit_login
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("sessiondemo.tests.urls")]
 
 COOKIE = settings.SESSION_COOKIE_NAME
 
 
-def log_in(client, user, password):
-    return client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-
-
-def stored(redis, session_id):
-    return redis.exists(session_redis_key(session_digest(session_id))) == 1
-
-
 def test_login_replaces_the_pre_login_session_id(client, user, password, redis):
     client.get("/accounts/login/", secure=True)
     pre_login = client.get("/test/remember/blue/", secure=True).cookies[COOKIE].value
     csrf_before = client.cookies[settings.CSRF_COOKIE_NAME].value
-    assert stored(redis, pre_login)
+    assert session_exists(redis, pre_login)
 
-    response = log_in(client, user, password)
+    response = submit_login(client, user, password)
 
     post_login = response.cookies[COOKIE].value
     assert post_login != pre_login
-    assert not stored(redis, pre_login)
-    assert stored(redis, post_login)
+    assert not session_exists(redis, pre_login)
+    assert session_exists(redis, post_login)
     assert response.cookies[settings.CSRF_COOKIE_NAME].value != csrf_before
     attacker = Client()
     attacker.cookies[COOKIE] = pre_login
@@ -47,29 +37,29 @@ def test_a_well_formed_id_the_server_never_issued_is_never_adopted(client, user,
     client.cookies[COOKIE] = planted
 
     if path == "/accounts/login/":
-        response = log_in(client, user, password)
+        response = submit_login(client, user, password)
     else:
         response = client.get(path, secure=True)
 
     issued = response.cookies[COOKIE].value
     assert issued and issued != planted
-    assert not stored(redis, planted)
+    assert not session_exists(redis, planted)
     attacker = Client()
     attacker.cookies[COOKIE] = planted
     assert attacker.get("/profile/", secure=True).status_code == 302
 
 
 def test_logging_in_as_someone_else_flushes_the_previous_session(client, user, password, redis):
-    first = log_in(client, user, password).cookies[COOKIE].value
+    first = submit_login(client, user, password).cookies[COOKIE].value
     client.get("/test/remember/secret-of-the-first-user/", secure=True)
     other = UserFactory(password=password)
 
-    second = log_in(client, other, password).cookies[COOKIE].value
+    second = submit_login(client, other, password).cookies[COOKIE].value
 
     assert second != first
-    assert not stored(redis, first)
+    assert not session_exists(redis, first)
     response = client.get("/profile/", secure=True)
     assert other.username in response.text
-    session = redis.hgetall(session_redis_key(session_digest(second)))
+    session = redis.hgetall(redis_key(second))
     assert b"d:remembered" not in session
     assert session[b"m:uid"] == str(other.pk).encode()

@@ -4,24 +4,16 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import redis_key, submit_login
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
 
 
-def log_in(client, user, password, **extra):
-    return client.post(
-        "/accounts/login/",
-        {"username": user.username, "password": password},
-        secure=True,
-        **extra,
-    )
-
-
 def test_login_sets_a_hardened_session_cookie(client, user, password):
-    response = log_in(client, user, password)
+    response = submit_login(client, user, password)
 
     assert response.status_code == 302
     assert response["Location"] == settings.LOGIN_REDIRECT_URL
@@ -36,9 +28,9 @@ def test_login_sets_a_hardened_session_cookie(client, user, password):
 
 
 def test_login_stores_the_session_in_redis_under_a_keyed_hash(client, user, password, redis):
-    session_id = log_in(client, user, password).cookies[COOKIE].value
+    session_id = submit_login(client, user, password).cookies[COOKIE].value
 
-    key = session_redis_key(session_digest(session_id))
+    key = redis_key(session_id)
     stored = redis.hgetall(key)
     assert stored[b"m:uid"] == str(user.pk).encode()
     assert stored[b"d:_auth_user_id"] == f'"{user.pk}"'.encode()
@@ -52,7 +44,7 @@ def test_login_stores_the_session_in_redis_under_a_keyed_hash(client, user, pass
 
 
 def test_profile_with_the_cookie_shows_the_user(client, user, password):
-    log_in(client, user, password)
+    submit_login(client, user, password)
 
     response = client.get("/profile/", secure=True)
 
@@ -63,7 +55,7 @@ def test_profile_with_the_cookie_shows_the_user(client, user, password):
 
 
 def test_logout_deletes_the_session_and_a_replayed_cookie_gets_nothing(client, user, password, redis):
-    session_id = log_in(client, user, password).cookies[COOKIE].value
+    session_id = submit_login(client, user, password).cookies[COOKIE].value
 
     assert client.get("/accounts/logout/", secure=True).status_code == 405
     response = client.post("/accounts/logout/", secure=True)
@@ -71,7 +63,7 @@ def test_logout_deletes_the_session_and_a_replayed_cookie_gets_nothing(client, u
     assert response.status_code == 302
     assert response.cookies[COOKIE]["max-age"] == 0
     assert response["Clear-Site-Data"] == '"cache", "storage"'
-    assert redis.exists(session_redis_key(session_digest(session_id))) == 0
+    assert redis.exists(redis_key(session_id)) == 0
     assert redis.exists(user_index_key(user.pk)) == 0
     replay = Client()
     replay.cookies[COOKIE] = session_id

@@ -27,11 +27,11 @@ from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.connection import get_client
 from sessiondemo.testing.redis_server import RedisServer, TLSFiles
 from sessiondemo.testing.store import sessions_at
+from sessiondemo.testing.web import NEW_PASSWORD, assert_unavailable, change_password, submit_login
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
-NEW_PASSWORD = "a whole new passphrase 42"
 APP_USER = "sessiondemo"
 
 # What the site's Redis user may run: the engine's commands, as sent and as
@@ -65,16 +65,10 @@ def acl_rule(password):
     return f"user {APP_USER} on >{password} ~{key_prefix()}* resetchannels -@all {commands}"
 
 
-def log_in(client, user, password):
-    return client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-
-
 def assert_login_profile_logout(user, password):
     """Log in, see /profile/, log out, and find the session gone, through the site."""
     client = Client()
-    response = log_in(client, user, password)
+    response = submit_login(client, user, password)
     assert response.status_code == 302, response.status_code
     assert response.cookies[COOKIE].value
     response = client.get("/profile/", secure=True)
@@ -82,12 +76,6 @@ def assert_login_profile_logout(user, password):
     assert user.username in response.text
     assert client.post("/accounts/logout/", secure=True).status_code == 302
     assert client.get("/profile/", secure=True).status_code == 302
-
-
-def assert_unavailable_and_no_cookie(response):
-    assert response.status_code == 503
-    assert "temporarily unavailable" in response.text
-    assert COOKIE not in response.cookies
 
 
 # -- A password (requirepass) -------------------------------------------------
@@ -135,9 +123,9 @@ def test_a_wrong_password_is_an_outage_and_is_not_logged(password_redis, user, p
     client = Client(raise_request_exception=False)
 
     with sessions_at(f"redis://:{wrong}@127.0.0.1:{server.port}/0"):
-        response = log_in(client, user, password)
+        response = submit_login(client, user, password)
 
-    assert_unavailable_and_no_cookie(response)
+    assert_unavailable(response)
     assert wrong not in caplog.text and secret not in caplog.text
     assert wrong not in response.text
 
@@ -204,9 +192,9 @@ def test_the_whole_site_works_as_the_restricted_user(as_app_user, user, password
     server = as_app_user
     here, there = Client(), Client()
     with explaining_denials(server):
-        assert log_in(there, user, "not the password").status_code == 200  # throttling counts it
-        assert log_in(here, user, password).status_code == 302
-        assert log_in(there, user, password).status_code == 302
+        assert submit_login(there, user, "not the password").status_code == 200  # throttling counts it
+        assert submit_login(here, user, password).status_code == 302
+        assert submit_login(there, user, password).status_code == 302
         assert user.username in here.get("/profile/", secure=True).text
         assert here.get("/accounts/sessions/", secure=True).status_code == 200
 
@@ -214,12 +202,8 @@ def test_the_whole_site_works_as_the_restricted_user(as_app_user, user, password
         assert here.post("/accounts/sessions/others/end/", secure=True).status_code == 302
         assert there.get("/profile/", secure=True).status_code == 302
 
-        assert log_in(there, user, password).status_code == 302
-        response = here.post(
-            "/accounts/password_change/",
-            {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-            secure=True,
-        )
+        assert submit_login(there, user, password).status_code == 302
+        response = change_password(here, password, NEW_PASSWORD)
         assert response.status_code == 302
         assert there.get("/profile/", secure=True).status_code == 302
         assert here.get("/profile/", secure=True).status_code == 200
@@ -228,7 +212,7 @@ def test_the_whole_site_works_as_the_restricted_user(as_app_user, user, password
         assert "clearsessions: scanned 1 user index(es)" in capsys.readouterr().out
         assert here.post("/accounts/logout/", secure=True).status_code == 302
         assert here.get("/profile/", secure=True).status_code == 302
-        assert log_in(there, user, NEW_PASSWORD).status_code == 302
+        assert submit_login(there, user, NEW_PASSWORD).status_code == 302
         call_command("endsessions", "--all")
         assert "Ended 1 session." in capsys.readouterr().out
         assert there.get("/profile/", secure=True).status_code == 302
@@ -379,8 +363,8 @@ def test_a_plaintext_client_gets_nothing_from_the_tls_port(tls_redis, user, pass
         plain.ping()
 
     with sessions_at(f"redis://127.0.0.1:{tls_redis.port}/0"):
-        response = log_in(Client(raise_request_exception=False), user, password)
-    assert_unavailable_and_no_cookie(response)
+        response = submit_login(Client(raise_request_exception=False), user, password)
+    assert_unavailable(response)
 
 
 def test_a_client_that_does_not_trust_the_ca_is_refused(tls_redis, tmp_path, user, password):
@@ -390,6 +374,6 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(tls_redis, tmp_path, use
         tls_redis.client(ssl_ca_certs=str(stranger), **NO_RETRY).ping()
 
     with sessions_at(tls_redis.url, pool_kwargs=tls_options(stranger)):
-        response = log_in(Client(raise_request_exception=False), user, password)
-    assert_unavailable_and_no_cookie(response)
+        response = submit_login(Client(raise_request_exception=False), user, password)
+    assert_unavailable(response)
     assert tls_redis.client().dbsize() == 0

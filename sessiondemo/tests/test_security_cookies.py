@@ -15,7 +15,6 @@ import re
 import string
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +23,15 @@ from django.conf import settings
 from django.test import Client
 
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_digest, session_redis_key
+from sessiondemo.sessions.keys import session_digest
+from sessiondemo.testing.web import (
+    NEW_PASSWORD,
+    change_password,
+    log_in,
+    log_in_response,
+    make_renewal_due,
+    redis_key,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("sessiondemo.tests.security_urls")]
 
@@ -32,38 +39,14 @@ COOKIE = settings.SESSION_COOKIE_NAME
 CSRF_COOKIE = settings.CSRF_COOKIE_NAME
 ID_RE = re.compile(r"[a-z0-9]{32}")
 ALPHABET = string.ascii_lowercase + string.digits
-NEW_PASSWORD = "a whole new passphrase 42"
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def log_in(client, user, password, **extra):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True, **extra
-    )
-    assert response.status_code == 302, response.status_code
-    return response
-
-
-def redis_key(session_id):
-    return session_redis_key(session_digest(session_id))
-
-
-def make_renewal_due(redis, settings, session_id, *, after=600):
-    """Turn on id renewal and make ``session_id`` look issued ``after`` + 1 s ago."""
-    settings.SESSION_REDIS_RENEW_AFTER = after
-    past = f"{time.time() - after - 1:.3f}"
-    redis.hset(redis_key(session_id), mapping={"m:created": past, "m:issued": past})
 
 
 def session_set_cookies(user, password, redis, settings):
     """Return the session cookie morsels of login, rotation, renewal and logout, by name."""
     client = Client()
-    login = log_in(client, user, password).cookies[COOKIE]
-    change = client.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    login = log_in_response(client, user, password).cookies[COOKIE]
+    change = change_password(client, password, NEW_PASSWORD)
     assert change.status_code == 302
     rotation = change.cookies[COOKIE]
     make_renewal_due(redis, settings, rotation.value)
@@ -104,7 +87,7 @@ def test_sec01_ten_thousand_generated_ids_are_well_formed_unique_and_uniform():
 
 
 def test_sec01_two_hundred_logins_get_two_hundred_distinct_well_formed_ids(user, password):
-    ids = [log_in(Client(), user, password).cookies[COOKIE].value for _ in range(200)]
+    ids = [log_in(Client(), user, password) for _ in range(200)]
 
     assert all(ID_RE.fullmatch(value) for value in ids)
     assert len(set(ids)) == 200
@@ -121,7 +104,7 @@ def test_sec03_a_hostile_cookie_on_login_is_dropped_and_a_fresh_id_issued(value,
     client.cookies[COOKIE] = value
 
     with round_trips() as log:
-        response = log_in(client, user, password)
+        response = log_in_response(client, user, password)
 
     issued = response.cookies[COOKIE].value
     assert ID_RE.fullmatch(issued)
@@ -151,7 +134,7 @@ def test_sec06_no_page_url_redirect_or_body_carries_the_session_id(user, passwor
     from sessiondemo.tests.security_urls import site_get_urls
 
     client = Client()
-    response = log_in(client, user, password)
+    response = log_in_response(client, user, password)
     session_id = response.cookies[COOKIE].value
     assert session_id not in response["Location"] and session_id not in response.text
 
@@ -173,9 +156,9 @@ def test_sec06_no_page_url_redirect_or_body_carries_the_session_id(user, passwor
 
 def test_sec09_logging_in_again_as_the_same_user_issues_a_new_id(user, password, redis):
     client = Client()
-    first = log_in(client, user, password).cookies[COOKIE].value
+    first = log_in(client, user, password)
 
-    second = log_in(client, user, password).cookies[COOKIE].value
+    second = log_in(client, user, password)
 
     assert second != first
     assert redis.exists(redis_key(first)) == 0
@@ -183,7 +166,7 @@ def test_sec09_logging_in_again_as_the_same_user_issues_a_new_id(user, password,
 
 def test_sec09_re_authenticating_with_the_password_issues_a_new_id(user, password, redis, settings):
     client = Client()
-    before = log_in(client, user, password).cookies[COOKIE].value
+    before = log_in(client, user, password)
     settings.ACCOUNTS_REAUTHENTICATE_AFTER = -1
 
     response = client.post("/accounts/sessions/others/end/", {"password": password}, secure=True)
@@ -226,12 +209,12 @@ def test_sec10_to_13_every_session_set_cookie_is_host_only_secure_httponly_sames
 
 def test_sec11_the_deletion_cookie_is_httponly_too(user, password, redis):
     client = Client()
-    session_id = log_in(client, user, password).cookies[COOKIE].value
+    session_id = log_in(client, user, password)
 
     deletion = client.post("/accounts/logout/", secure=True).cookies[COOKIE]
     assert deletion["httponly"] is True
     # And when a session ended on the server (here its TTL ran out).
-    session_id = log_in(client, user, password).cookies[COOKIE].value
+    session_id = log_in(client, user, password)
     redis.pexpireat(redis_key(session_id), 1)
     assert client.get("/profile/", secure=True).cookies[COOKIE]["httponly"] is True
 
@@ -241,7 +224,7 @@ def test_sec11_the_deletion_cookie_is_httponly_too(user, password, redis):
 
 def test_sec14_logout_deletes_the_cookie_with_max_age_zero_secure_path_slash_and_no_domain(user, password):
     client = Client()
-    log_in(client, user, password)
+    log_in_response(client, user, password)
 
     deletion = client.post("/accounts/logout/", secure=True).cookies[COOKIE]
 
@@ -255,7 +238,7 @@ def test_sec14_logout_deletes_the_cookie_with_max_age_zero_secure_path_slash_and
 
 def test_sec14_a_session_that_ended_on_the_server_gets_its_cookie_deleted(user, password, redis):
     client = Client()
-    session_id = log_in(client, user, password).cookies[COOKIE].value
+    session_id = log_in(client, user, password)
     # As if its TTL had run out: an expiry in the past deletes the key at once.
     redis.pexpireat(redis_key(session_id), 1)
 

@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 
 from sessiondemo.testing.redis_server import free_port
 from sessiondemo.testing.store import sessions_at
+from sessiondemo.testing.web import log_in, log_in_response
 from sessiondemo.tests.security_urls import SECRET_DETAIL, site_get_urls
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("sessiondemo.tests.security_urls")]
@@ -23,20 +24,12 @@ COOKIE = settings.SESSION_COOKIE_NAME
 ONE_YEAR = 365 * 24 * 60 * 60
 
 
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response
-
-
 def sample_responses(user, password):
     """One response of each kind the site gives: {label: response}."""
     anonymous = Client(raise_request_exception=False)
     csrf = Client(enforce_csrf_checks=True)
     logged_in = Client(raise_request_exception=False)
-    login = log_in(logged_in, user, password)
+    login = log_in_response(logged_in, user, password)
     return {
         "200 home": anonymous.get("/", secure=True),
         "200 login form": anonymous.get("/accounts/login/", secure=True),
@@ -132,7 +125,7 @@ def test_sec35_inline_scripts_run_only_with_a_fresh_nonce_per_response():
 
 def test_sec35_the_site_has_no_inline_script_without_a_nonce(user, password):
     client = Client()
-    log_in(client, user, password)
+    log_in_response(client, user, password)
     for name, url in site_get_urls().items():
         response = client.get(url, secure=True)
         for tag in re.findall(r"<script\b[^>]*>", response.content.decode()):
@@ -201,7 +194,7 @@ def cache_directives(response):
 
 def test_sec37_logged_in_pages_and_the_login_answer_are_private_uncacheable_and_vary_on_cookie(user, password):
     client = Client()
-    login = log_in(client, user, password)
+    login = log_in_response(client, user, password)
     pages = {"login POST": login}
     for name, url in site_get_urls().items():
         response = client.get(url, secure=True)
@@ -233,7 +226,7 @@ LOGOUT_FORM = re.compile(
 
 def test_sec22_every_authenticated_html_page_has_a_logout_form_with_a_csrf_token(user, password):
     client = Client()
-    log_in(client, user, password)
+    log_in_response(client, user, password)
     crawled = []
     for name, url in site_get_urls().items():
         response = client.get(url, secure=True)
@@ -272,7 +265,7 @@ def test_sec39_a_crash_shows_the_sites_500_page_and_nothing_of_the_crash(caplog)
 
 def test_sec39_a_crash_of_a_logged_in_request_leaks_nothing_either(user, password):
     client = Client(raise_request_exception=False)
-    session_id = log_in(client, user, password).cookies[COOKIE].value
+    session_id = log_in(client, user, password)
 
     response = client.get("/test/boom/", secure=True)
 

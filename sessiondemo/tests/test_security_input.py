@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from profiles.models import Profile
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.exceptions import SessionTooLarge
-from sessiondemo.sessions.keys import session_digest, session_redis_key
+from sessiondemo.testing.web import redis_key, session_keys
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("sessiondemo.tests.security_urls")]
 
@@ -53,10 +53,6 @@ COOKIE_VALUES = st.one_of(
     st.lists(st.one_of(HOSTILE_BITS, WELL_FORMED, HEADER_TEXT), max_size=4).map("".join),
 )
 ANONYMOUS_PATHS = ["/", "/profile/", "/accounts/login/", "/accounts/sessions/", "/no/such/page/"]
-
-
-def session_keys(redis):
-    return list(redis.scan_iter("sd:s:*")) + list(redis.scan_iter("sd:u:*"))
 
 
 # -- SEC-03 / SEC-40: any cookie header -------------------------------------------------
@@ -183,7 +179,7 @@ SESSIONS = st.dictionaries(SESSION_KEYS, JSON_VALUES, max_size=6)
 
 
 def stored_fields(redis, session_key):
-    return redis.hgetall(session_redis_key(session_digest(session_key)))
+    return redis.hgetall(redis_key(session_key))
 
 
 @PROPERTY

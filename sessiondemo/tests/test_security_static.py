@@ -26,6 +26,7 @@ from django.utils.crypto import get_random_string
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.testing.web import log_in, redis_key
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "sessiondemo" / "sessions"
@@ -292,18 +293,6 @@ class MarkerPayload:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def redis_key(session_id):
-    return session_redis_key(session_digest(session_id))
 
 
 @pytest.mark.django_db

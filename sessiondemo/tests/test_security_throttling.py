@@ -17,6 +17,7 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from sessiondemo.testing.web import session_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +34,6 @@ def assert_throttled(response):
     assert "Too many attempts" in response.text
     assert int(response["Retry-After"]) > 0
     assert COOKIE not in response.cookies
-
-
-def session_keys(redis):
-    return list(redis.scan_iter("sd:s:*")) + list(redis.scan_iter("sd:u:*"))
 
 
 def login_counters(redis):

@@ -14,26 +14,20 @@ from django.conf import settings
 from django.test import Client
 
 from sessiondemo.sessions.conf import key_prefix
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import (
+    NEW_PASSWORD,
+    change_password,
+    log_in,
+    make_renewal_due,
+    redis_key,
+)
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
-NEW_PASSWORD = "a whole new passphrase 42"
 # Slack for the time a request takes between a TTL being set and read.
 SLACK_MS = 5_000
-
-
-def log_in(client, user, password):
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return response.cookies[COOKIE].value
-
-
-def redis_key(session_id):
-    return session_redis_key(session_digest(session_id))
 
 
 def replay(session_id):
@@ -145,16 +139,9 @@ def test_sec18_the_absolute_age_is_documented_and_bounded():
 RENEW_AFTER = 600
 
 
-def make_renewal_due(redis, settings, session_id):
-    """Turn renewal on and make ``session_id`` look issued RENEW_AFTER + 1 s ago."""
-    settings.SESSION_REDIS_RENEW_AFTER = RENEW_AFTER
-    past = f"{time.time() - RENEW_AFTER - 1:.3f}"
-    redis.hset(redis_key(session_id), mapping={"m:created": past, "m:issued": past})
-
-
 def renew(client, user, password, redis, settings):
     old = log_in(client, user, password)
-    make_renewal_due(redis, settings, old)
+    make_renewal_due(redis, settings, old, after=RENEW_AFTER)
     response = client.get("/profile/", secure=True)
     assert response.status_code == 200
     return old, response.cookies[COOKIE].value
@@ -220,11 +207,7 @@ def test_sec19_a_password_change_during_the_grace_ends_the_old_id_too(user, pass
     phone = Client()
     log_in(phone, user, password)
 
-    response = phone.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    response = change_password(phone, password, NEW_PASSWORD)
 
     assert response.status_code == 302
     assert_sent_to_login(replay(new).get("/profile/", secure=True))
@@ -263,13 +246,9 @@ def test_sec20_after_a_full_flow_every_key_has_a_bounded_ttl(user, password, red
     log_in(phone, user, password)
     main.post("/profile/edit/", {"display_name": "Alice", "bio": "hi"}, secure=True)
     main.get("/accounts/sessions/", secure=True)
-    make_renewal_due(redis, settings, main_id)
+    make_renewal_due(redis, settings, main_id, after=RENEW_AFTER)
     main.get("/profile/", secure=True)  # renewal: the old id is retired
-    main.post(
-        "/accounts/password_change/",
-        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-        secure=True,
-    )
+    change_password(main, password, NEW_PASSWORD)
     phone.get("/profile/", secure=True)
     log_in(laptop, user, NEW_PASSWORD)
     laptop.post("/accounts/logout/", secure=True)

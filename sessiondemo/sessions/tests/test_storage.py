@@ -13,7 +13,8 @@ from django.contrib.sessions.backends.base import CreateError, UpdateError
 
 from sessiondemo.sessions import index
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.testing.web import redis_key
 
 UNPICKLED = []
 
@@ -25,10 +26,6 @@ def record_unpickling(marker):
 class PicklePayload:
     def __reduce__(self):
         return (record_unpickling, ("unpickled",))
-
-
-def hash_key(session_key):
-    return session_redis_key(session_digest(session_key))
 
 
 def saved_session(data, *, expiry=None):
@@ -51,14 +48,14 @@ def now_ms():
 
 
 def data_fields(redis, session_key):
-    fields = redis.hgetall(hash_key(session_key))
+    fields = redis.hgetall(redis_key(session_key))
     return {k.decode()[2:]: v for k, v in fields.items() if k.startswith(b"d:")}
 
 
 def test_a_session_is_one_hash_named_by_the_keyed_digest_of_its_id(redis):
     session = saved_session({"cat": "dog", "cart": {"items": [1, 2]}, "n": 3})
 
-    key = hash_key(session.session_key)
+    key = redis_key(session.session_key)
     assert key == "sd:s:" + session_digest(session.session_key)
     assert redis.keys("*") == [key.encode()]
     assert redis.type(key) == b"hash"
@@ -71,7 +68,7 @@ def test_a_session_is_one_hash_named_by_the_keyed_digest_of_its_id(redis):
 def test_metadata_records_creation_and_last_save(redis):
     before = time.time()
     session = saved_session({"a": 1})
-    key = hash_key(session.session_key)
+    key = redis_key(session.session_key)
     created = float(redis.hget(key, "m:created"))
     assert before - 1 <= created <= time.time() + 1
     assert float(redis.hget(key, "m:seen")) == created
@@ -86,7 +83,7 @@ def test_metadata_records_creation_and_last_save(redis):
 
 def test_the_owner_of_a_logged_in_session_is_metadata(redis):
     session = saved_session({SESSION_KEY: "42", "a": 1})
-    key = hash_key(session.session_key)
+    key = redis_key(session.session_key)
     assert redis.hget(key, "m:uid") == b"42"
 
     del session[SESSION_KEY]
@@ -102,7 +99,7 @@ def test_the_raw_session_id_appears_in_no_key_or_value(redis):
 
     keys = list(redis.scan_iter())
     assert sorted(keys) == sorted(
-        [hash_key(session.session_key).encode(), user_index_key("42").encode()]
+        [redis_key(session.session_key).encode(), user_index_key("42").encode()]
     )
     for key in keys:
         assert session_id not in key
@@ -128,7 +125,7 @@ def test_every_key_expires(redis):
 def test_the_session_ttl_is_its_expiry_age_within_the_absolute_age(redis, expiry):
     session = saved_session({"a": 1}, expiry=expiry)
 
-    ttl_ms = redis.pttl(hash_key(session.session_key))
+    ttl_ms = redis.pttl(redis_key(session.session_key))
 
     expected = min(session.get_expiry_age(), settings.SESSION_REDIS_ABSOLUTE_AGE)
     assert abs(ttl_ms - expected * 1000) <= 2000
@@ -136,7 +133,7 @@ def test_the_session_ttl_is_its_expiry_age_within_the_absolute_age(redis, expiry
 
 def test_a_save_pushes_the_expiry_back(redis):
     session = saved_session({"a": 1})
-    key = hash_key(session.session_key)
+    key = redis_key(session.session_key)
     redis.pexpire(key, 5000)
 
     session["a"] = 2
@@ -152,7 +149,7 @@ def test_the_user_index_expires_with_the_users_last_expiring_session(redis):
 
     # A fixed expiry is the session's end; a sliding one can last until the absolute age.
     fixed_score = redis.zscore(index_key, session_digest(fixed.session_key))
-    assert abs(fixed_score - redis.pexpiretime(hash_key(fixed.session_key))) <= 1000
+    assert abs(fixed_score - redis.pexpiretime(redis_key(fixed.session_key))) <= 1000
     sliding_score = redis.zscore(index_key, session_digest(sliding.session_key))
     sliding_end = (time.time() + settings.SESSION_REDIS_ABSOLUTE_AGE) * 1000
     assert abs(sliding_score - sliding_end) <= 2000
@@ -162,7 +159,7 @@ def test_the_user_index_expires_with_the_users_last_expiring_session(redis):
 def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
     session_key = saved_session({"a": 1, "b": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(hash_key(session_key), mapping={"d:a": "100", "d:other": '"planted"'})
+    redis.hset(redis_key(session_key), mapping={"d:a": "100", "d:other": '"planted"'})
 
     session["b"] = 2
     with round_trips() as log:
@@ -175,7 +172,7 @@ def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
 def test_a_save_removes_only_the_keys_that_were_deleted(redis):
     session_key = saved_session({"a": 1, "b": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(hash_key(session_key), "d:other", '"planted"')
+    redis.hset(redis_key(session_key), "d:other", '"planted"')
 
     del session["a"]
     session.save()
@@ -186,7 +183,7 @@ def test_a_save_removes_only_the_keys_that_were_deleted(redis):
 def test_a_save_without_changes_rewrites_no_key(redis):
     session_key = saved_session({"a": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(hash_key(session_key), "d:a", "100")
+    redis.hset(redis_key(session_key), "d:a", "100")
 
     session.save()
 
@@ -217,14 +214,14 @@ def test_clear_then_save_replaces_every_data_field(redis):
     session.save()
 
     assert data_fields(redis, session_key) == {"new": b"1"}
-    assert set(redis.hkeys(hash_key(session_key))) == {b"d:new", b"m:created", b"m:seen", b"m:idle"}
+    assert set(redis.hkeys(redis_key(session_key))) == {b"d:new", b"m:created", b"m:seen", b"m:idle"}
     assert redis.exists(user_index_key("42")) == 0
 
 
 def test_clear_of_a_loaded_session_then_save_drops_keys_written_meanwhile(redis):
     session_key = saved_session({"a": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(hash_key(session_key), "d:other", '"planted"')
+    redis.hset(redis_key(session_key), "d:other", '"planted"')
 
     session.clear()
     session["new"] = 1
@@ -237,7 +234,7 @@ def test_a_pickle_payload_loads_as_an_empty_anonymous_session(redis, caplog):
     UNPICKLED.clear()
     session_key = saved_session({SESSION_KEY: "42"}).session_key
     payload = pickle.dumps(PicklePayload())
-    redis.hset(hash_key(session_key), "d:evil", payload)
+    redis.hset(redis_key(session_key), "d:evil", payload)
 
     with caplog.at_level(logging.WARNING, logger="django.security.SuspiciousSession"):
         session = SessionStore(session_key)
@@ -254,20 +251,20 @@ def test_a_pickle_payload_loads_as_an_empty_anonymous_session(redis, caplog):
 
 def test_save_must_create_on_a_taken_key_raises_create_error(redis):
     first = saved_session({"a": 1})
-    stored = redis.hgetall(hash_key(first.session_key))
+    stored = redis.hgetall(redis_key(first.session_key))
     second = SessionStore(first.session_key)
 
     with pytest.raises(CreateError):
         second.save(must_create=True)
 
-    assert redis.hgetall(hash_key(first.session_key)) == stored
+    assert redis.hgetall(redis_key(first.session_key)) == stored
 
 
 def test_a_cycled_key_found_taken_at_save_is_drawn_again(redis):
     session = saved_session({"a": 1})
     session.cycle_key()
     taken = session.session_key
-    redis.hset(hash_key(taken), "d:owner", '"someone else"')
+    redis.hset(redis_key(taken), "d:owner", '"someone else"')
 
     session.save()
 
@@ -313,7 +310,7 @@ def test_a_session_that_changes_user_moves_its_index_entry(redis):
 
     assert redis.exists(user_index_key("1")) == 0
     assert redis.zrange(user_index_key("2"), 0, -1) == [digest.encode()]
-    assert redis.hget(hash_key(session.session_key), "m:uid") == b"2"
+    assert redis.hget(redis_key(session.session_key), "m:uid") == b"2"
 
 
 def test_end_user_sessions_ends_every_other_session_of_the_user(redis):
@@ -346,7 +343,7 @@ def test_end_user_sessions_without_keep_ends_them_all(redis):
 def test_clear_expired_prunes_index_entries_of_ended_sessions_and_is_idempotent(redis):
     live = saved_session({SESSION_KEY: "1"})
     vanished = saved_session({SESSION_KEY: "1"})
-    redis.delete(hash_key(vanished.session_key))
+    redis.delete(redis_key(vanished.session_key))
     redis.zadd(user_index_key("1"), {"e" * 32: now_ms() - 60_000})
     redis.zadd(user_index_key("2"), {"f" * 32: now_ms() + 60_000})
 
@@ -456,8 +453,8 @@ def test_cycle_key_of_a_loaded_session_costs_nothing_and_its_save_one(redis, rou
         session.save()
     assert len(log) == 1
     # The one round trip created the new hash and deleted the old one.
-    assert redis.exists(hash_key(old_key)) == 0
-    assert redis.exists(hash_key(session.session_key)) == 1
+    assert redis.exists(redis_key(old_key)) == 0
+    assert redis.exists(redis_key(session.session_key)) == 1
     assert redis.zrange(user_index_key("42"), 0, -1) == [session_digest(session.session_key).encode()]
 
 

@@ -1,0 +1,121 @@
+"""The test suite's shared client helpers: browsers, logins and the sessions they leave in Redis."""
+
+import itertools
+import time
+
+from django.conf import settings
+from django.test import Client
+
+from sessiondemo.sessions.conf import key_prefix
+from sessiondemo.sessions.keys import (
+    session_digest,
+    session_handle,
+    session_redis_key,
+    user_index_key,
+)
+
+NEW_PASSWORD = "a whole new passphrase 42"
+FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+CHROME_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+_devices = itertools.count(1)
+
+
+# -- Browsers and logins ----------------------------------------------------------
+
+
+def browser(user_agent=None, ip=None, *, client_class=Client, **kwargs):
+    """Return a test client on a device of its own: a distinct User-Agent and IP unless given."""
+    n = next(_devices)
+    user_agent = user_agent or f"Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0"
+    ip = ip or f"198.18.{n // 256 % 256}.{n % 256}"
+    return client_class(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip, **kwargs)
+
+
+def submit_login(client, user, password, **extra):
+    """Post the login form for ``user`` on ``client`` and return the response, whatever it is."""
+    return client.post(
+        "/accounts/login/",
+        {"username": user.username, "password": password},
+        secure=True,
+        **extra,
+    )
+
+
+def log_in_response(client, user, password, **extra):
+    """Log ``user`` in on ``client``, assert the redirect that means success, and return the response."""
+    response = submit_login(client, user, password, **extra)
+    assert response.status_code == 302, response.status_code
+    return response
+
+
+def log_in(client, user, password):
+    """Log ``user`` in on ``client`` and return the new session id."""
+    return log_in_response(client, user, password).cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def change_password(client, old_password, new_password):
+    """Post the password change form on ``client`` and return the response."""
+    return client.post(
+        "/accounts/password_change/",
+        {"old_password": old_password, "new_password1": new_password, "new_password2": new_password},
+        secure=True,
+    )
+
+
+def is_logged_in(client):
+    """Return whether ``client`` may see /profile/; assert that the only other answer is the login page."""
+    response = client.get("/profile/", secure=True)
+    if response.status_code == 302:
+        assert response["Location"] == "/accounts/login/?next=/profile/"
+        return False
+    assert response.status_code == 200
+    return True
+
+
+def assert_unavailable(response):
+    """Assert the site's 503 page: no error details, a Retry-After, and the session cookie untouched."""
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.text
+    for internal in ("Traceback", "Error", "127.0.0.1", "redis://", "socket"):
+        assert internal not in response.text
+    assert response["Retry-After"].isdigit()
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
+
+
+# -- What Redis holds -----------------------------------------------------------------
+
+
+def redis_key(session_id):
+    """Return the Redis key of the hash that holds ``session_id``'s session."""
+    return session_redis_key(session_digest(session_id))
+
+
+def handle_of(session_id):
+    """Return the public handle of ``session_id``, as pages and log records show it."""
+    return session_handle(session_digest(session_id))
+
+
+def session_exists(redis, session_id):
+    """Return whether Redis holds the session ``session_id``."""
+    return redis.exists(redis_key(session_id)) == 1
+
+
+def indexed(redis, user):
+    """Return the session digests in ``user``'s index, as strings."""
+    return {d.decode() for d in redis.zrange(user_index_key(user.pk), 0, -1)}
+
+
+def session_keys(redis):
+    """Return every session hash and user index key that ``redis`` holds."""
+    return [k for pattern in ("s:*", "u:*") for k in redis.scan_iter(f"{key_prefix()}{pattern}")]
+
+
+def make_renewal_due(redis, settings, session_id, *, after=600):
+    """Turn on id renewal and make ``session_id`` look issued ``after`` + 1 s ago."""
+    settings.SESSION_REDIS_RENEW_AFTER = after
+    past = f"{time.time() - after - 1:.3f}"
+    redis.hset(redis_key(session_id), mapping={"m:created": past, "m:issued": past})
