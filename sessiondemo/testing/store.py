@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.cache import caches
@@ -64,8 +65,27 @@ def _forget_pool(url):
 
     django-redis keeps one pool per URL for the life of the process, whatever
     the OPTIONS; without this, a block with other credentials or TLS settings
-    for a URL seen before would get the old pool.
+    (or other sentinels) for a URL seen before would get the old pool.
     """
-    pool = ConnectionFactory._pools.pop(url, None)
-    if pool is not None:
+    for key in [key for key in ConnectionFactory._pools if _pool_url(key) == url]:
+        pool = ConnectionFactory._pools.pop(key)
         pool.disconnect()
+        # A Sentinel pool also holds connections to the sentinels themselves.
+        manager = getattr(pool, "sentinel_manager", None)
+        if manager is not None:
+            manager.close()
+
+
+def _pool_url(key):
+    """
+    Return the cache LOCATION that django-redis keyed a pool ``key`` for.
+
+    django-redis's SentinelClient keys two pools per LOCATION, the LOCATION
+    with ``is_master=1`` (the primary) and with ``is_master=0`` (replicas).
+    """
+    parts = urlsplit(key)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(name == "is_master" for name, _ in query):
+        return key
+    query = [(name, value) for name, value in query if name != "is_master"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
