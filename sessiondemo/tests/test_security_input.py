@@ -174,7 +174,11 @@ JSON_VALUES = st.recursive(
     | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",)), max_size=10), children, max_size=5),
     max_leaves=20,
 )
-SESSION_KEYS = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
+# Any key an application may use; "_session_expiry" is Django's own and must
+# hold an expiry (set_expiry() writes it), so arbitrary values are not for it.
+SESSION_KEYS = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20).filter(
+    lambda key: key != "_session_expiry"
+)
 SESSIONS = st.dictionaries(SESSION_KEYS, JSON_VALUES, max_size=6)
 
 
