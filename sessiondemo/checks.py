@@ -119,7 +119,13 @@ def _is_local(url):
 def check_session_store(app_configs, **kwargs):
     messages = []
     url = _session_redis_url()
-    if not _is_local(url) and urlsplit(url).scheme != "rediss":
+    options = settings.CACHES[settings.SESSION_CACHE_ALIAS].get("OPTIONS", {})
+    if sentinels := options.get("SENTINELS"):
+        # With Sentinel the URL's host names the service; the sentinels say where Redis is.
+        local = all(_is_local(f"redis://{host}:{port}") for host, port in sentinels)
+    else:
+        local = _is_local(url)
+    if not local and urlsplit(url).scheme != "rediss":
         messages.append(
             Warning(
                 "The session Redis is reached over the network without TLS.",
@@ -127,7 +133,6 @@ def check_session_store(app_configs, **kwargs):
                 id="sessiondemo.W005",
             )
         )
-    options = settings.CACHES[settings.SESSION_CACHE_ALIAS].get("OPTIONS", {})
     if options.get("IGNORE_EXCEPTIONS"):
         messages.append(
             Warning(

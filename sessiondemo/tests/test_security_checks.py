@@ -281,3 +281,13 @@ def test_sec38_i009_says_so_when_the_session_redis_cannot_be_asked():
 
     assert ids(messages) == {"sessiondemo.I009"}
     assert isinstance(messages[0], Info)
+
+
+def test_sec38_w005_judges_a_sentinel_setup_by_where_its_sentinels_are():
+    def sentinel_cache(*sentinels):
+        return sessions_cache(LOCATION="redis://mymaster/0", OPTIONS={"SENTINELS": list(sentinels)})
+
+    with override_settings(CACHES=sentinel_cache(("127.0.0.1", 26379), ("localhost", 26380))):
+        assert checks.check_session_store(None) == []
+    with override_settings(CACHES=sentinel_cache(("127.0.0.1", 26379), ("sentinel-2.internal.example", 26379))):
+        assert ids(checks.check_session_store(None)) == {"sessiondemo.W005"}
