@@ -123,9 +123,13 @@ def check_session_store(app_configs, **kwargs):
     if sentinels := options.get("SENTINELS"):
         # With Sentinel the URL's host names the service; the sentinels say where Redis is.
         local = all(_is_local(f"redis://{host}:{port}") for host, port in sentinels)
+        tls = urlsplit(url).scheme == "rediss"
     else:
-        local = _is_local(url)
-    if not local and urlsplit(url).scheme != "rediss":
+        # A cluster's LOCATION names several nodes, comma-separated.
+        urls = url.split(",")
+        local = all(_is_local(u) for u in urls)
+        tls = all(urlsplit(u).scheme == "rediss" for u in urls)
+    if not local and not tls:
         messages.append(
             Warning(
                 "The session Redis is reached over the network without TLS.",
@@ -164,13 +168,13 @@ def check_session_store(app_configs, **kwargs):
 
 @register(Tags.security, deploy=True)
 def check_eviction_policy(app_configs, **kwargs):
-    from redis.exceptions import RedisError
+    from redis.exceptions import RedisClusterException, RedisError
 
     from sessiondemo.sessions.connection import get_client
 
     try:
-        policy = get_client().config_get("maxmemory-policy").get("maxmemory-policy")
-    except RedisError as e:
+        policies = _eviction_policies(get_client())
+    except (RedisError, RedisClusterException) as e:
         return [
             Info(
                 f"Could not read the session Redis's maxmemory-policy ({e.__class__.__name__}).",
@@ -178,9 +182,9 @@ def check_eviction_policy(app_configs, **kwargs):
                 id="sessiondemo.I009",
             )
         ]
-    if isinstance(policy, bytes):
-        policy = policy.decode()
-    if policy != "noeviction":
+    evicting = sorted(policies - {"noeviction"})
+    if evicting:
+        policy = ", ".join(evicting)
         return [
             Warning(
                 f"The session Redis's maxmemory-policy is {policy!r}: under memory pressure "
@@ -190,3 +194,18 @@ def check_eviction_policy(app_configs, **kwargs):
             )
         ]
     return []
+
+
+def _eviction_policies(client):
+    """Return the maxmemory-policy of the session Redis: of every primary on a cluster."""
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        replies = [
+            client.config_get("maxmemory-policy", target_nodes=node)
+            for node in client.get_primaries()
+        ]
+    else:
+        replies = [client.config_get("maxmemory-policy")]
+    policies = {reply.get("maxmemory-policy") for reply in replies}
+    return {p.decode() if isinstance(p, bytes) else p for p in policies}

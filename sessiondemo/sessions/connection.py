@@ -5,6 +5,12 @@ import contextlib
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -26,11 +32,34 @@ def get_client():
     return get_raw_client(write=True)
 
 
+# What a store that cannot answer raises: a server that is down or silent, or,
+# on Redis Cluster, a cluster that is down (CLUSTERDOWN), has slots no node
+# serves, or is moving a key's slot (TRYAGAIN) after redis-py's own retries.
+UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+
+
+def _is_unavailable(error):
+    """Return whether ``error`` means the store cannot answer now, not a bug."""
+    if isinstance(error, RedisClusterException):
+        # How redis-py's cluster client reports that no node answers its
+        # topology refresh: "Redis Cluster cannot be connected" from a ConnectionError.
+        return isinstance(error.__cause__, UNAVAILABLE)
+    return isinstance(error, UNAVAILABLE)
+
+
 @contextlib.contextmanager
 def store_errors():
-    """Turn Redis connection failures and timeouts into SessionStoreUnavailable."""
+    """Turn Redis failures that mean "unavailable" (_is_unavailable()) into SessionStoreUnavailable."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as e:
+    except (*UNAVAILABLE, RedisClusterException) as e:
+        if not _is_unavailable(e):
+            raise
         error_message = f"The session store did not answer ({e.__class__.__name__}: {e})."
         raise SessionStoreUnavailable(error_message) from e

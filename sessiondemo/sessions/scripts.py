@@ -149,7 +149,8 @@ def execute(client, calls):
     pipe = client.pipeline(transaction=False)
     for call in calls:
         if isinstance(call, Eval):
-            pipe.evalsha(SHAS[call.script], len(call.keys), *call.keys, *call.args)
+            # The command itself: a cluster pipeline has no evalsha() and eval() methods.
+            pipe.execute_command("EVALSHA", SHAS[call.script], *_keys_and_args(call))
         else:
             pipe.execute_command(*call.args)
     results = pipe.execute(raise_on_error=False)
@@ -159,13 +160,17 @@ def execute(client, calls):
         retry = client.pipeline(transaction=False)
         for i in missing:
             call = calls[i]
-            retry.eval(call.script, len(call.keys), *call.keys, *call.args)
+            retry.execute_command("EVAL", call.script, *_keys_and_args(call))
         for i, result in zip(missing, retry.execute(raise_on_error=False)):
             results[i] = result
     for result in results:
         if isinstance(result, Exception):
             raise result
     return results
+
+
+def _keys_and_args(call):
+    return (len(call.keys), *call.keys, *call.args)
 
 
 def _run_one(client, call):

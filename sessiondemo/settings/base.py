@@ -152,6 +152,14 @@ if sentinels := env_list("REDIS_SENTINELS", ""):
         }
     )
 
+# Redis Cluster: REDIS_CLUSTER=true and a REDIS_URL naming one or more of its
+# nodes, comma-separated, e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379 (no
+# database number: a cluster has only 0). The engine then finds each key's node.
+if env_bool("REDIS_CLUSTER", False):
+    if sentinels:
+        raise ImproperlyConfigured("Set REDIS_CLUSTER or REDIS_SENTINELS, not both.")
+    CACHES["sessions"]["OPTIONS"]["CLIENT_CLASS"] = "sessiondemo.sessions.cluster.ClusterClient"
+
 SESSION_ENGINE = "sessiondemo.sessions.backend"
 SESSION_CACHE_ALIAS = "sessions"
 SESSION_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"

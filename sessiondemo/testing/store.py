@@ -9,6 +9,8 @@ from django.core.cache import caches
 from django_redis.pool import ConnectionFactory
 from redis.connection import SSLConnection
 
+from sessiondemo.sessions.cluster import ClusterClient
+
 from .probes import CountingConnection
 
 
@@ -61,12 +63,13 @@ def sessions_at(url, *, options=None, pool_kwargs=None):
 
 def _forget_pool(url):
     """
-    Close and drop django-redis's connection pool for ``url``.
+    Close and drop django-redis's connection pool for ``url``, or the cluster client.
 
     django-redis keeps one pool per URL for the life of the process, whatever
     the OPTIONS; without this, a block with other credentials or TLS settings
     (or other sentinels) for a URL seen before would get the old pool.
     """
+    ClusterClient.close_clusters(url)
     for key in [key for key in ConnectionFactory._pools if _pool_url(key) == url]:
         pool = ConnectionFactory._pools.pop(key)
         pool.disconnect()
