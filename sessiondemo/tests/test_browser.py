@@ -180,3 +180,27 @@ def test_a_wrong_password_says_so_and_stores_no_session(context, page, site, use
     assert session_cookie(context) is None
     # No session and no index; only the login throttle's expiring counters.
     assert [k for k in redis.keys(f"{key_prefix()}*") if not k.startswith(f"{key_prefix()}t:".encode())] == []
+
+
+def test_signing_out_another_browser_from_your_sessions(new_context, site, user, password, redis):
+    laptop = new_context().new_page()
+    phone_context = new_context()
+    phone = phone_context.new_page()
+    log_in(laptop, user.username, password)
+    log_in(phone, user.username, password)
+    expect(phone).to_have_url(f"{site}/profile/")
+
+    laptop.get_by_role("link", name="Sessions").click()
+    rows = laptop.locator("table.sessions tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="This session")).to_have_count(1)
+    screenshot(laptop, "sessions.png")
+    rows.filter(has_not_text="This session").get_by_role("button", name="Sign out").click()
+
+    expect(laptop.get_by_text("That session is signed out.")).to_be_visible()
+    expect(rows).to_have_count(1)
+    assert len(session_keys(redis)) == 1
+    # The phone still holds its cookie, and it is worth nothing now.
+    assert session_cookie(phone_context) is not None
+    phone.goto("/profile/")
+    expect(phone).to_have_url(f"{site}/accounts/login/?next=/profile/")
