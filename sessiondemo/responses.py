@@ -1,7 +1,11 @@
 """Error answers rendered without the request, so that they never touch the session."""
 
+import logging
+
 from django.http import HttpResponse
 from django.template import loader
+
+logger = logging.getLogger("sessiondemo.sessions")
 
 
 def _render(template_name, status, retry_after):
@@ -17,6 +21,10 @@ def too_many_requests(request, retry_after):
     return _render("429.html", 429, retry_after)
 
 
-def service_unavailable(request, retry_after=30):
-    """Return the site's 503 page."""
-    return _render("503.html", 503, retry_after)
+def service_unavailable(request, exception, *, log=True):
+    """Log the session store outage and return the site's 503 page."""
+    if log:
+        logger.error(
+            "Session store unavailable for %s %s: %s", request.method, request.path, exception
+        )
+    return _render("503.html", 503, 30)

@@ -4,8 +4,8 @@ import sys
 
 from django.views import defaults
 
+from sessiondemo.responses import service_unavailable
 from sessiondemo.sessions.exceptions import SessionStoreUnavailable
-from sessiondemo.unavailable import service_unavailable
 
 
 def server_error(request):

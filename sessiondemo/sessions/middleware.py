@@ -12,8 +12,7 @@ from django.utils.cache import add_never_cache_headers
 
 from sessiondemo import throttle
 from sessiondemo.clients import client_ip, client_user_agent
-from sessiondemo.responses import too_many_requests
-from sessiondemo.unavailable import service_unavailable
+from sessiondemo.responses import service_unavailable, too_many_requests
 
 from . import conf
 from .exceptions import SessionStoreUnavailable
