@@ -23,8 +23,11 @@ def too_many_requests(request, retry_after):
 
 def service_unavailable(request, exception, *, log=True):
     """Log the session store outage and return the site's 503 page."""
+    response = _render("503.html", 503, 30)
     if log:
         logger.error(
             "Session store unavailable for %s %s: %s", request.method, request.path, exception
         )
-    return _render("503.html", 503, 30)
+        # Logged once, here, with the cause: not again by django.request's "Service Unavailable".
+        response._has_been_logged = True
+    return response

@@ -12,7 +12,7 @@ from sessiondemo.sessions.connection import get_client, store_errors
 # KEYS[1] counter. ARGV: window (s), limit, cool-off (s). Count one more
 # event; the first starts the window; reaching the limit restarts the TTL at
 # the cool-off. Returns {count, ttl}.
-HIT = """
+HIT = """#!lua
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end

@@ -71,6 +71,8 @@ class SessionStore(UserSessionsMixin, SessionBase):
         self._retired = None
         # Called when a well-formed id turns out to be unknown; may raise.
         self.on_unknown_id = None
+        # Redis calls that ride along with the next write (run_with_next_write()).
+        self._pending_calls = []
 
     def _validate_session_key(self, key):
         # Stricter than Django's "8 characters or more": anything but the
@@ -107,6 +109,23 @@ class SessionStore(UserSessionsMixin, SessionBase):
         self._client_fields = {IP_FIELD: ip, AGENT_FIELD: user_agent}
         self._client = dict(self._client_fields)
         self.modified = True
+
+    def run_with_next_write(self, calls):
+        """
+        Send ``calls`` (scripts.Eval or scripts.Command) with this session's next write.
+
+        They go in the same round trip as the save or delete, after it; their
+        results are not returned. run_pending_calls() sends them on their own
+        if the request ends without a write.
+        """
+        self._pending_calls.extend(calls)
+
+    def run_pending_calls(self):
+        """Send the calls still waiting for a write, in one round trip."""
+        calls, self._pending_calls = self._pending_calls, []
+        if calls:
+            with store_errors():
+                scripts.execute(get_client(), calls)
 
     def load(self):
         if self.session_key is None:
@@ -295,6 +314,8 @@ class SessionStore(UserSessionsMixin, SessionBase):
                 )
             )
         calls += self._retire_calls(retired)
+        pending, self._pending_calls = self._pending_calls, []
+        calls += pending
 
         with store_errors():
             client = get_client()
@@ -327,7 +348,7 @@ class SessionStore(UserSessionsMixin, SessionBase):
         self._pending_create = False
 
     @staticmethod
-    def _retire_calls(retired):
+    def _retire_calls(retired, script=scripts.DELETE_MOVED):
         """Return the calls that end a retired id: at once, or after its grace period."""
         if retired is None:
             return []
@@ -337,7 +358,7 @@ class SessionStore(UserSessionsMixin, SessionBase):
         if grace:
             calls = [scripts.Eval(scripts.RETIRE, [redis_key], [grace * 1000])]
         else:
-            calls = [scripts.Eval(scripts.DELETE, [redis_key], [])]
+            calls = [scripts.Eval(script, [redis_key], [])]
         if owner is not None:
             calls.append(index.remove_call(owner, [digest]))
         return calls
@@ -377,10 +398,12 @@ class SessionStore(UserSessionsMixin, SessionBase):
         calls = [scripts.Eval(scripts.DELETE, [session_redis_key(digest)], [])]
         if known_user_id is not None:
             calls.append(index.remove_call(known_user_id, [digest]))
-        calls += self._retire_calls(retired and (retired[0], retired[1], 0))
+        calls += self._retire_calls(retired and (retired[0], retired[1], 0), scripts.DELETE)
         if session_key == self.session_key and self._previous_digest:
             # A renewed session's old id, still in its grace, ends with it.
             calls.append(scripts.Command(("DEL", session_redis_key(self._previous_digest))))
+        pending, self._pending_calls = self._pending_calls, []
+        calls += pending
         with store_errors():
             client = get_client()
             results = scripts.execute(client, calls)

@@ -7,6 +7,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import (
     ClusterDownError,
+    OutOfMemoryError,
     RedisClusterException,
     SlotNotCoveredError,
     TryAgainError,
@@ -32,12 +33,14 @@ def get_client():
     return get_raw_client(write=True)
 
 
-# What a store that cannot answer raises: a server that is down or silent, or,
-# on Redis Cluster, a cluster that is down (CLUSTERDOWN), has slots no node
-# serves, or is moving a key's slot (TRYAGAIN) after redis-py's own retries.
+# What a store that cannot answer raises: a server that is down or silent, or
+# full (maxmemory reached with noeviction: it refuses writes), or, on Redis
+# Cluster, a cluster that is down (CLUSTERDOWN), has slots no node serves, or
+# is moving a key's slot (TRYAGAIN) after redis-py's own retries.
 UNAVAILABLE = (
     RedisConnectionError,
     RedisTimeoutError,
+    OutOfMemoryError,
     ClusterDownError,
     SlotNotCoveredError,
     TryAgainError,

@@ -72,6 +72,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
             if session is not None and response.status_code < 500 and self.renewal_due(session):
                 session.renew()
             response = super().process_response(request, response)
+            if session is not None and hasattr(session, "run_pending_calls"):
+                session.run_pending_calls()
         except SessionStoreUnavailable as e:
             # A save that did not reach Redis must not look like a success
             # (a login whose session was never stored, say).

@@ -5,6 +5,11 @@ Every script touches exactly one key, so each runs on one Redis Cluster slot.
 They are sent with EVALSHA; a server that has lost its script cache (restart,
 failover, SCRIPT FLUSH) answers NOSCRIPT and the command is sent again with
 EVAL, which also caches the script.
+
+Each script starts with a shebang line, which makes a Redis at maxmemory
+(with ``noeviction``) refuse a script that may grow memory before it runs,
+instead of failing it halfway: a full Redis writes nothing. Scripts that only
+read, slide a TTL or free memory carry ``flags=allow-oom`` and keep working.
 """
 
 import hashlib
@@ -17,7 +22,7 @@ from redis.exceptions import NoScriptError
 # values; slides its TTL by its m:idle; refreshes m:seen at most once per
 # interval. A session past its absolute age is deleted, and the reply is then
 # {"m:ended", "absolute", "m:uid", <user id>}.
-LOAD = """
+LOAD = """#!lua flags=allow-oom
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return fields end
 local meta = {}
@@ -45,7 +50,7 @@ return fields
 # Returns {1, previous owner} on success, {0} if "create" found the key taken,
 # {-1} if "update" or "replace" found it gone (a logout or a revocation
 # deleted it meanwhile).
-SAVE = """
+SAVE = """#!lua
 local exists = redis.call('EXISTS', KEYS[1])
 local mode = ARGV[1]
 if mode == 'create' then
@@ -78,7 +83,7 @@ return {1, previous_owner}
 # KEYS[1] session hash whose id was renewed. ARGV: grace in ms. Let it live
 # only that long, no longer sliding with use, and return its owner. An id
 # retired already keeps the grace it has.
-RETIRE = """
+RETIRE = """#!lua
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if redis.call('HEXISTS', KEYS[1], 'm:retired') == 1 then
   return redis.call('HGET', KEYS[1], 'm:uid')
@@ -89,11 +94,15 @@ return redis.call('HGET', KEYS[1], 'm:uid')
 """
 
 # KEYS[1] session hash. Delete it and return the user id it belonged to.
-DELETE = """
+DELETE_BODY = """
 local uid = redis.call('HGET', KEYS[1], 'm:uid')
 redis.call('DEL', KEYS[1])
 return uid
 """
+DELETE = "#!lua flags=allow-oom" + DELETE_BODY
+# The same, for the id a save moves away from: refused with the save on a
+# full Redis, so that the session is neither moved nor lost.
+DELETE_MOVED = "#!lua" + DELETE_BODY
 
 # KEYS[1] user index (sorted set of session digests scored by the latest time
 # each session can live to, in epoch ms). ARGV: now in ms, the most sessions
@@ -101,7 +110,7 @@ return uid
 # expired members and lets the index expire with its last session. Returns 1
 # if the index holds more members than the limit: some may be sessions that
 # ended early (idle timeout), which only the caller can tell, across keys.
-INDEX_ADD = """
+INDEX_ADD = """#!lua
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -120,7 +129,7 @@ def register(script):
     return script
 
 
-for _script in (LOAD, SAVE, DELETE, RETIRE, INDEX_ADD):
+for _script in (LOAD, SAVE, DELETE, DELETE_MOVED, RETIRE, INDEX_ADD):
     register(_script)
 
 

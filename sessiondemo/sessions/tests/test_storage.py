@@ -478,3 +478,33 @@ def test_an_invalid_key_costs_nothing(round_trips, key):
         session.flush()
 
     assert len(log) == 0
+
+
+def test_calls_queued_for_the_next_write_ride_in_its_round_trip(redis, round_trips):
+    from sessiondemo.sessions import scripts
+
+    session = loaded_session(saved_session({"a": 1}).session_key)
+    session.run_with_next_write([scripts.Command(("SET", "sd:t:marker", "1"))])
+    session["a"] = 2
+
+    with round_trips() as log:
+        session.save()
+
+    assert len(log) == 1
+    assert redis.get("sd:t:marker") == b"1"
+    with round_trips() as log:
+        session.run_pending_calls()
+    assert len(log) == 0
+
+
+def test_calls_queued_without_a_write_are_sent_on_their_own(redis, round_trips):
+    from sessiondemo.sessions import scripts
+
+    session = loaded_session(saved_session({"a": 1}).session_key)
+    session.run_with_next_write([scripts.Command(("SET", "sd:t:marker", "1"))])
+
+    with round_trips() as log:
+        session.run_pending_calls()
+
+    assert len(log) == 1
+    assert redis.get("sd:t:marker") == b"1"
