@@ -5,7 +5,9 @@ import time
 
 from django.conf import settings
 from django.test import Client
+from django.utils.crypto import get_random_string
 
+from sessiondemo.sessions.backend import VALID_KEY_CHARS
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import (
     session_digest,
@@ -89,6 +91,16 @@ def assert_unavailable(response):
 # -- What Redis holds -----------------------------------------------------------------
 
 
+def issued_session_id():
+    """Return an id of the kind the server issues, which no session has (yet)."""
+    return get_random_string(32, VALID_KEY_CHARS)
+
+
+def session_name(session_id):
+    """Return the name under which Redis knows the session ``session_id``."""
+    return session_digest(session_id)
+
+
 def redis_key(session_id):
     """Return the Redis key of the hash that holds ``session_id``'s session."""
     return session_redis_key(session_digest(session_id))
@@ -119,3 +131,16 @@ def make_renewal_due(redis, settings, session_id, *, after=600):
     settings.SESSION_REDIS_RENEW_AFTER = after
     past = f"{time.time() - after - 1:.3f}"
     redis.hset(redis_key(session_id), mapping={"m:created": past, "m:issued": past})
+
+
+def redis_ms(redis):
+    """Return Redis's clock in epoch milliseconds."""
+    seconds, microseconds = redis.time()
+    return seconds * 1000 + microseconds // 1000
+
+
+def write_session_value(redis, session_id, key, value):
+    """Set ``key`` of the session ``session_id`` in Redis as the site would."""
+    import json
+
+    redis.hset(redis_key(session_id), f"d:{key}", json.dumps(value))

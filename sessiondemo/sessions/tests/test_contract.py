@@ -476,6 +476,14 @@ def test_session_key_outside_the_engine_format_is_rejected_without_a_round_trip(
     assert redis.hget(session_redis_key(session_digest(key)), "d:cat") == b'"dog"'
 
 
+def test_session_key_valid_string_saved():
+    """Strings of length 8 and up are accepted and stored (Django's own contract)."""
+    session = SessionStore()
+    session._session_key = "12345678"
+
+    assert session.session_key == "12345678"
+
+
 def test_session_key_in_the_engine_format_is_accepted():
     key = unknown_key()
 
