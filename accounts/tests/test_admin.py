@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.sessions.keys import session_name, user_index_key
 from sessiondemo.testing.web import (
     CHROME_WINDOWS,
     FIREFOX_LINUX,
@@ -66,7 +66,7 @@ def test_the_change_page_shows_the_users_active_sessions(admin_client, user, sig
     assert "curl" not in response.text
     for session_id in signed_in[1]:
         assert session_id not in response.text
-        assert session_digest(session_id) not in response.text
+        assert session_name(session_id) not in response.text
 
 
 def test_the_change_page_has_a_sign_out_of_all_sessions_button(admin_client, user, signed_in):

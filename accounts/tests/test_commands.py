@@ -1,14 +1,22 @@
 """manage.py clearsessions and endsessions, run against the real Redis."""
 
-import time
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, user_index_key
-from sessiondemo.testing.web import browser, indexed, is_logged_in, log_in, redis_key
+from sessiondemo.sessions.index import NEW_ENTRY_MARGIN_MS
+from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.testing.web import (
+    browser,
+    file_long_ago,
+    indexed,
+    is_logged_in,
+    log_in,
+    redis_key,
+    redis_ms,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +50,8 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
     redis.pexpire(redis_key(alice_ids[1]), 0)
     redis.pexpireat(redis_key(bob_id), 1)
     assert redis.zcard(user_index_key(alice.pk)) == 3  # the entries outlive their sessions
+    file_long_ago(redis, alice)
+    file_long_ago(redis, bob)
 
     out = run("clearsessions", verbosity=2)
 
@@ -49,26 +59,28 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
         "clearsessions: scanned 2 user index(es), pruned 3 entr(y/ies) of ended sessions, "
         "removed 1 empty index(es).\n"
     )
-    assert indexed(redis, alice) == {session_digest(alice_ids[2])}
+    assert indexed(redis, alice) == {session_name(alice_ids[2])}
     assert redis.exists(user_index_key(bob.pk)) == 0
     # The live session is untouched.
     assert is_logged_in(alice_clients[2])
     assert redis.exists(redis_key(alice_ids[2])) == 1
 
 
-def test_clearsessions_prunes_entries_past_their_score(alice, password, redis):
+def test_clearsessions_prunes_entries_past_the_horizon(alice, password, redis, settings):
     ids = [log_in(browser(), alice, password) for _ in range(2)]
-    redis.zadd(user_index_key(alice.pk), {session_digest(ids[0]): int((time.time() - 1) * 1000)})
+    horizon_ms = settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 + NEW_ENTRY_MARGIN_MS
+    redis.zadd(user_index_key(alice.pk), {session_name(ids[0]): redis_ms(redis) - horizon_ms - 1})
 
     out = run("clearsessions", verbosity=1)
 
     assert "pruned 1 entr(y/ies)" in out
-    assert indexed(redis, alice) == {session_digest(ids[1])}
+    assert indexed(redis, alice) == {session_name(ids[1])}
 
 
 def test_clearsessions_is_idempotent(alice, password, redis):
     ids = [log_in(browser(), alice, password) for _ in range(2)]
     redis.delete(redis_key(ids[0]))
+    file_long_ago(redis, alice)
 
     first = run("clearsessions", verbosity=1)
     second = run("clearsessions", verbosity=1)
@@ -78,7 +90,7 @@ def test_clearsessions_is_idempotent(alice, password, redis):
         "clearsessions: scanned 1 user index(es), pruned 0 entr(y/ies) of ended sessions, "
         "removed 0 empty index(es).\n"
     )
-    assert indexed(redis, alice) == {session_digest(ids[1])}
+    assert indexed(redis, alice) == {session_name(ids[1])}
 
 
 def test_clearsessions_with_nothing_to_do(redis):
@@ -93,6 +105,7 @@ def test_clearsessions_with_nothing_to_do(redis):
 def test_clearsessions_is_quiet_at_verbosity_zero(alice, password, redis):
     session_id = log_in(browser(), alice, password)
     redis.delete(redis_key(session_id))
+    file_long_ago(redis, alice)
 
     assert run("clearsessions", verbosity=0) == ""
     assert redis.exists(user_index_key(alice.pk)) == 0
@@ -107,7 +120,7 @@ def test_clearsessions_leaves_live_sessions_and_other_keys_alone(alice, password
     run("clearsessions", verbosity=0)
 
     assert redis.hgetall(redis_key(session_id)) == before
-    assert indexed(redis, alice) == {session_digest(session_id)}
+    assert indexed(redis, alice) == {session_name(session_id)}
     assert redis.get("unrelated") == b"value"
     assert is_logged_in(client)
 
@@ -116,6 +129,7 @@ def test_clearsessions_walks_many_users(password, redis):
     users = [UserFactory(password=password) for _ in range(12)]
     for user in users:
         redis.delete(redis_key(log_in(browser(), user, password)))
+        file_long_ago(redis, user)
 
     out = run("clearsessions", verbosity=1)
 

@@ -11,19 +11,23 @@ from django.urls import Resolver404, resolve
 
 from accounts.services import AUTHENTICATED_AT_KEY
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.sessions import index
+from sessiondemo.sessions.keys import session_name, user_index_key
 from sessiondemo.testing.web import (
     CHROME_WINDOWS,
     FIREFOX_LINUX,
     NEW_PASSWORD,
     browser,
     change_password,
+    file_long_ago,
     handle_of,
     indexed,
     is_logged_in,
     log_in,
     redis_key,
+    redis_ms,
     session_exists,
+    write_session_value,
 )
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +59,7 @@ def rows(page):
 
 def age_authentication(redis, session_id, seconds):
     """Make the session's last password check ``seconds`` old."""
-    redis.hset(redis_key(session_id), f"d:{AUTHENTICATED_AT_KEY}", int(time.time()) - seconds)
+    write_session_value(redis, session_id, AUTHENTICATED_AT_KEY, int(time.time()) - seconds)
 
 
 @pytest.fixture
@@ -109,7 +113,7 @@ def test_rows_are_addressed_by_opaque_handles_never_by_session_id_or_redis_key(d
     assert handles == {handle_of(ids["pc"]), handle_of(ids["phone"])}
     for session_id in ids.values():
         assert session_id not in page
-        assert session_digest(session_id) not in page
+        assert session_name(session_id) not in page
         assert redis_key(session_id) not in page
 
 
@@ -156,32 +160,33 @@ def test_the_list_is_linked_from_the_navigation(user, password):
 def test_the_list_drops_and_prunes_sessions_that_ended_behind_its_back(devices, user, redis):
     clients, ids = devices
     redis.delete(redis_key(ids["pc"]))  # as if it had expired
+    file_long_ago(redis, user)  # readers drop entries only once sure (sessiondemo/sessions/index.py)
 
     response = clients["laptop"].get(LIST, secure=True)
 
     assert response.status_code == 200
     assert "Chrome on Windows" not in response.text
     assert len(rows(response.text)) == 2
-    assert session_digest(ids["pc"]) not in indexed(redis, user)
-    assert indexed(redis, user) == {session_digest(ids["laptop"]), session_digest(ids["phone"])}
+    assert session_name(ids["pc"]) not in indexed(redis, user)
+    assert indexed(redis, user) == {session_name(ids["laptop"]), session_name(ids["phone"])}
 
 
-def test_an_index_entry_past_its_score_is_neither_listed_nor_kept(devices, user, redis):
+def test_an_index_entry_past_the_horizon_is_neither_listed_nor_kept(devices, user, redis, settings):
     clients, ids = devices
-    past_ms = int((time.time() - 60) * 1000)
-    redis.zadd(user_index_key(user.pk), {session_digest(ids["phone"]): past_ms})
+    horizon_ms = settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 + index.NEW_ENTRY_MARGIN_MS
+    redis.zadd(user_index_key(user.pk), {session_name(ids["phone"]): redis_ms(redis) - horizon_ms - 1})
 
     page = clients["laptop"].get(LIST, secure=True).text
 
     assert "Safari on iOS" not in page
-    assert session_digest(ids["phone"]) not in indexed(redis, user)
+    assert session_name(ids["phone"]) not in indexed(redis, user)
 
 
 def test_last_active_reads_as_natural_time(devices, redis):
     clients, ids = devices
-    redis.hset(redis_key(ids["pc"]), "m:seen", f"{time.time() - 2 * 3600 - 30:.3f}")
+    redis.hset(redis_key(ids["pc"]), "m:seen", redis_ms(redis) - (2 * 3600 + 30) * 1000)
     three_days_ago = time.time() - 3 * 86400
-    redis.hset(redis_key(ids["phone"]), "m:created", f"{three_days_ago:.3f}")
+    redis.hset(redis_key(ids["phone"]), "m:created", int(three_days_ago * 1000))
 
     page = clients["laptop"].get(LIST, secure=True).text
 
@@ -205,7 +210,7 @@ def test_signing_out_another_session_ends_it_at_once(devices, user, redis):
     assert response.status_code == 302
     assert response["Location"] == LIST
     assert not session_exists(redis, ids["pc"])
-    assert session_digest(ids["pc"]) not in indexed(redis, user)
+    assert session_name(ids["pc"]) not in indexed(redis, user)
     page = clients["laptop"].get(LIST, secure=True).text
     assert "That session is signed out." in page
     assert "Chrome on Windows" not in page
@@ -231,7 +236,7 @@ def test_signing_out_all_other_sessions(devices, user, redis):
 
     assert response.status_code == 302
     assert response["Location"] == LIST
-    assert indexed(redis, user) == {session_digest(ids["laptop"])}
+    assert indexed(redis, user) == {session_name(ids["laptop"])}
     assert not session_exists(redis, ids["pc"])
     assert not session_exists(redis, ids["phone"])
     page = clients["laptop"].get(LIST, secure=True).text
@@ -351,7 +356,7 @@ def test_a_malformed_handle_is_a_404_at_the_url_level(devices, redis, handle):
 def test_a_session_id_or_its_redis_digest_is_no_handle(devices, redis):
     clients, ids = devices
 
-    for value in (ids["pc"], session_digest(ids["pc"])):
+    for value in (ids["pc"], session_name(ids["pc"])):
         response = clients["laptop"].post(f"/accounts/sessions/{value}/end/", secure=True)
         assert response.status_code == 404
     assert session_exists(redis, ids["pc"])
@@ -435,7 +440,7 @@ def test_a_stale_login_must_give_the_password_to_end_a_session(devices, user, pa
     laptop_id = response.cookies[COOKIE].value
     assert laptop_id != ids["laptop"] and not session_exists(redis, ids["laptop"])
     # The check is refreshed: the next action needs no password.
-    stored = int(redis.hget(redis_key(laptop_id), f"d:{AUTHENTICATED_AT_KEY}"))
+    stored = int(redis.hget(redis_key(laptop_id), f"d:{AUTHENTICATED_AT_KEY}")[8:])
     assert stored >= before
     assert 'type="password"' not in laptop.get(LIST, secure=True).text
     assert laptop.post(END_OTHERS, secure=True).status_code == 302
@@ -491,14 +496,14 @@ def test_the_password_is_checked_before_the_handle(devices, redis):
 
 
 def test_login_records_ip_and_user_agent(user, password, redis):
-    before = time.time()
+    before = redis_ms(redis)
     session_id = log_in(browser(CHROME_WINDOWS, "198.51.100.7"), user, password)
 
     stored = redis.hgetall(redis_key(session_id))
     assert stored[b"m:ip"] == b"198.51.100.7"
     assert stored[b"m:ua"] == CHROME_WINDOWS.encode()
-    assert before - 1 <= float(stored[b"m:created"]) <= time.time()
-    assert before - 1 <= float(stored[b"m:seen"]) <= time.time()
+    assert before <= int(stored[b"m:created"]) <= redis_ms(redis)
+    assert before <= int(stored[b"m:seen"]) <= redis_ms(redis)
 
 
 def test_a_huge_user_agent_is_cut_before_it_is_stored(user, password, redis):
@@ -534,21 +539,20 @@ def test_password_change_keeps_this_sessions_browser_and_ip(user, password, redi
 def test_last_active_moves_on_a_read_when_stale_at_no_extra_round_trip(user, password, redis, round_trips):
     laptop = browser()
     session_id = log_in(laptop, user, password)
-    stale = time.time() - 120
-    redis.hset(redis_key(session_id), "m:seen", f"{stale:.3f}")
+    redis.hset(redis_key(session_id), "m:seen", redis_ms(redis) - 120_000)
 
-    before = time.time()
+    before = redis_ms(redis)
     with round_trips() as log:
         assert laptop.get("/profile/", secure=True).status_code == 200
 
     assert len(log) == 1
-    assert float(redis.hget(redis_key(session_id), "m:seen")) >= before - 0.01
+    assert int(redis.hget(redis_key(session_id), "m:seen")) >= before
 
 
 def test_last_active_stays_put_on_a_read_when_fresh(user, password, redis, round_trips):
     laptop = browser()
     session_id = log_in(laptop, user, password)
-    fresh = f"{time.time() - 30:.3f}"
+    fresh = str(redis_ms(redis) - 30_000)
     redis.hset(redis_key(session_id), "m:seen", fresh)
 
     with round_trips() as log:
@@ -562,12 +566,12 @@ def test_the_last_active_interval_is_a_setting(user, password, redis, settings):
     settings.SESSION_REDIS_SEEN_INTERVAL = 10
     laptop = browser()
     session_id = log_in(laptop, user, password)
-    redis.hset(redis_key(session_id), "m:seen", f"{time.time() - 30:.3f}")
+    redis.hset(redis_key(session_id), "m:seen", redis_ms(redis) - 30_000)
 
-    before = time.time()
+    before = redis_ms(redis)
     laptop.get("/profile/", secure=True)
 
-    assert float(redis.hget(redis_key(session_id), "m:seen")) >= before - 0.01
+    assert int(redis.hget(redis_key(session_id), "m:seen")) >= before
 
 
 # The per-user cap
@@ -582,7 +586,7 @@ def test_a_login_past_the_cap_ends_the_oldest_session(user, password, redis, set
     assert not session_exists(redis, ids[0])
     assert not is_logged_in(clients[0])
     assert [is_logged_in(c) for c in clients[1:]] == [True, True, True]
-    assert indexed(redis, user) == {session_digest(i) for i in ids[1:]}
+    assert indexed(redis, user) == {session_name(i) for i in ids[1:]}
     page = clients[3].get(LIST, secure=True).text
     assert len(rows(page)) == 3
     assert "203.0.113.1<" not in page

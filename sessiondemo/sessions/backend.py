@@ -1,53 +1,76 @@
 """
 The Redis session engine: ``SESSION_ENGINE = "sessiondemo.sessions.backend"``.
 
-Each session is one Redis hash under ``<prefix>s:<digest>``, where the digest
-is a keyed hash of the session id. Every top-level session key is one field
-(``d:<key>``) holding its value in SESSION_SERIALIZER's JSON, beside metadata
-fields (``m:created``, ``m:seen``, ``m:idle``, ``m:uid``, ``m:ip``, ``m:ua``).
+Each session is one Redis hash under ``<prefix>s:{<tag>}<digest>``, named by a
+keyed hash of the session id (keys.session_name()). Every top-level session
+key is one field (``d:<key>``) holding its value in SESSION_SERIALIZER's JSON,
+prefixed with a tag that binds it to the session's name, beside metadata
+fields (``m:created``, ``m:deadline``, ``m:seen``, ``m:idle``, ``m:uid``, ...).
 
 A load is one script that also slides the idle TTL, refreshes "last active"
-and enforces the absolute age. A save writes only the fields that differ from
-what was loaded, so concurrent requests that change different keys of one
-session do not overwrite each other, and it checks and writes in one script,
-so a session deleted meanwhile is never resurrected.
+and enforces the absolute timeout, by Redis's clock. A save writes only the
+fields that differ from what was loaded, so concurrent requests that change
+different keys of one session do not overwrite each other, and it checks and
+writes in one script, so a session deleted meanwhile is never resurrected.
+Moving a session to a new id (cycle_key(), renewal) is one script on both
+keys, which share a Redis Cluster slot: it happens only if the old id is still
+live and unchanged since it was loaded, so an ended session stays ended and
+no write is lost across the move.
 """
 
+import hmac
 import json
 import logging
-import string
-import time
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.signing import JSONSerializer
-from django.utils.crypto import get_random_string
 
 from . import conf, events, index, scripts
-from .connection import get_client, store_errors
+from .connection import get_client, is_cluster, store_errors
 from .exceptions import SessionTooLarge
 from .keys import (
     AGENT_FIELD,
     CREATED_FIELD,
     DATA_PREFIX,
+    FIELD_MAC_BYTES,
     IDLE_FIELD,
     IP_FIELD,
     ISSUED_FIELD,
+    NEXT_FIELD,
     PREVIOUS_FIELD,
-    RETIRED_FIELD,
-    SEEN_FIELD,
     USER_FIELD,
+    VALID_KEY_CHARS,  # noqa: F401 (the alphabet of ids, for callers)
+    VERSION_FIELD,
+    field_mac,
     is_valid_session_id,
-    session_digest,
+    is_well_formed,
+    new_session_id,
+    open_successor,
+    seal_successor,
     session_handle,
+    session_name,
     session_redis_key,
+    successor_id,
 )
 from .users import UserSessionsMixin
 
-VALID_KEY_CHARS = string.ascii_lowercase + string.digits
-
 security_logger = logging.getLogger("django.security.SuspiciousSession")
+
+# A request that reaches a session through ids replaced meanwhile follows at most this many.
+MAX_HOPS = 2
+# How often a move is tried again when a concurrent write or move got there first.
+MAX_ATTEMPTS = 10
+
+
+class Move:
+    """A move of the session from ``old_key`` to a new id, done by the next save."""
+
+    def __init__(self, old_key, *, continued, grace):
+        self.old_key = old_key
+        self.continued = continued
+        self.grace = grace
 
 
 class SessionStore(UserSessionsMixin, SessionBase):
@@ -59,25 +82,20 @@ class SessionStore(UserSessionsMixin, SessionBase):
         # Redis; None when unknown, which makes the next save a full rewrite.
         self._stored = None
         self._stored_user_id = None
-        self._created = None
-        self._issued = None
+        # The write count (m:ver) the data in _stored goes with; None when unknown.
+        self._version = None
+        self._issued_ms = None
+        self._now_ms = None
+        self._previous_name = None
         self._client_fields = {}
         self._client = {}
-        self._is_retired = False
-        self._previous_digest = None
-        self._pending_create = False
-        # (key, owner, grace) of the id that cycle_key() or renew() left;
-        # it ends with the next save, in the same round trip.
-        self._retired = None
-        # Called when a well-formed id turns out to be unknown; may raise.
+        self._move = None
+        # True once this request gave the session a new id (create or move).
+        self._key_changed = False
+        # Called when a well-formed id turns out to be one this server never issued; may raise.
         self.on_unknown_id = None
         # Redis calls that ride along with the next write (run_with_next_write()).
         self._pending_calls = []
-
-    def _validate_session_key(self, key):
-        # Stricter than Django's "8 characters or more": anything but the
-        # format this engine issues is an anonymous visitor, at no Redis cost.
-        return is_valid_session_id(key)
 
     def clear(self):
         super().clear()
@@ -85,9 +103,9 @@ class SessionStore(UserSessionsMixin, SessionBase):
         self._stored = None
 
     def _get_new_session_key(self):
-        # No exists() check (a round trip): a save with must_create=True
-        # refuses a taken key atomically, and create() then draws again.
-        return get_random_string(32, VALID_KEY_CHARS)
+        # No exists() check (a round trip): a save that creates refuses a
+        # taken key atomically, and create() then draws again.
+        return new_session_id()
 
     async def _aget_new_session_key(self):
         return self._get_new_session_key()
@@ -100,9 +118,9 @@ class SessionStore(UserSessionsMixin, SessionBase):
     @property
     def handle(self):
         """Return an opaque id of this session that is safe to show and log."""
-        if self.session_key is None:
+        if not is_valid_session_id(self.session_key):
             return None
-        return session_handle(session_digest(self.session_key))
+        return session_handle(session_name(self.session_key))
 
     def record_client(self, *, ip, user_agent):
         """Store who is using this session (IP address, User-Agent) with its next save."""
@@ -122,65 +140,114 @@ class SessionStore(UserSessionsMixin, SessionBase):
 
     def run_pending_calls(self):
         """Send the calls still waiting for a write, in one round trip."""
-        calls, self._pending_calls = self._pending_calls, []
+        calls = self._take_pending_calls()
         if calls:
             with store_errors():
                 scripts.execute(get_client(), calls)
 
+    def _take_pending_calls(self):
+        calls, self._pending_calls = self._pending_calls, []
+        return calls
+
+    # -- Reading ------------------------------------------------------------------
+
     def load(self):
-        if self.session_key is None:
+        key = self.session_key
+        if key is None:
             return {}
-        digest = session_digest(self.session_key)
-        args = [f"{time.time():.3f}", conf.seen_interval(), self._absolute_age()]
-        with store_errors():
-            reply = scripts.execute(
-                get_client(), [scripts.Eval(scripts.LOAD, [session_redis_key(digest)], args)]
-            )[0]
-        fields = dict(zip(reply[::2], reply[1::2]))
-        if b"m:ended" in fields:
-            self._end_expired(digest, fields[USER_FIELD.encode()].decode())
-            fields = {}
-        session = self._decode(fields) if fields else None
-        if session is None:
-            # Strict mode: an id the store does not hold is never adopted.
-            self._session_key = None
-            self._stored = None
-            self._stored_user_id = None
-            self._created = None
-            if not fields and self.on_unknown_id is not None:
+        if not is_valid_session_id(key):
+            # Not an id this server issued: an anonymous visitor, at no Redis cost.
+            self._forget_key()
+            if is_well_formed(key) and self.on_unknown_id is not None:
                 self.on_unknown_id()
+            return {}
+        for _ in range(MAX_HOPS + 1):
+            fields = self._fetch(key)
+            if NEXT_FIELD.encode() not in fields:
+                break
+            # This id was replaced (renewed) a moment ago: follow it to the new one.
+            key = open_successor(key, fields[NEXT_FIELD.encode()])
+            if key is None:
+                break
+            self._session_key = key
+            # So that the response gives the browser the new id.
+            self.modified = True
+        else:
+            fields = {}
+        session = self._decode(key, fields) if key is not None and fields else None
+        if session is None:
+            if fields and key is not None:
+                # Corrupt, or forged in Redis: of no use to anyone, and never to be read again.
+                with store_errors():
+                    get_client().delete(session_redis_key(session_name(key)))
+            # Ended, expired, refused or never stored: never adopted (strict mode).
+            self._forget_key()
             return {}
         return session
 
-    def _end_expired(self, digest, user_id):
-        """Finish ending a session that its absolute age ended during a load."""
+    def _fetch(self, key):
+        """Return the fields of ``key``'s hash, by LOAD; {} if it is gone or has just ended."""
+        name = session_name(key)
+        args = [conf.seen_interval() * 1000, conf.absolute_age_ms()]
+        with store_errors():
+            reply = scripts.execute(
+                get_client(), [scripts.Eval(scripts.LOAD, [session_redis_key(name)], args)]
+            )[0]
+        fields = dict(zip(reply[::2], reply[1::2]))
+        if b"m:ended" in fields:
+            self._end_expired(name, fields[USER_FIELD.encode()].decode())
+            return {}
+        return fields
+
+    def _forget_key(self):
+        self._session_key = None
+        self._stored = None
+        self._stored_user_id = None
+        self._version = None
+
+    def _end_expired(self, name, user_id):
+        """Finish ending a session that its absolute timeout ended during a load."""
         if user_id:
             with store_errors():
-                scripts.execute(get_client(), [index.remove_call(user_id, [digest])])
+                scripts.execute(get_client(), [index.remove_call(user_id, [name])])
         events.log_event(
             events.ENDED,
             reason=events.ENDED_EXPIRED,
             user_id=user_id or None,
-            session=session_handle(digest),
+            session=session_handle(name),
         )
 
-    def _decode(self, fields):
-        """Return the session dict held in a hash's ``fields``, or None if corrupt."""
+    def _decode(self, key, fields):
+        """Return the session dict held in a hash's ``fields``, or None if it is corrupt or forged."""
+        name = session_name(key)
         data_prefix = DATA_PREFIX.encode()
-        stored = {
-            field[len(data_prefix) :].decode(): raw
-            for field, raw in fields.items()
-            if field.startswith(data_prefix)
-        }
+        stored = {}
+        for field, raw in fields.items():
+            if not field.startswith(data_prefix):
+                continue
+            tag, value = raw[:FIELD_MAC_BYTES], raw[FIELD_MAC_BYTES:]
+            if not hmac.compare_digest(tag, field_mac(name, field.decode(errors="replace"), value)):
+                # Copied from another session's hash, or edited in Redis.
+                security_logger.warning(
+                    "Session data corrupted: a field fails its integrity check; refused. session=%s",
+                    session_handle(name),
+                )
+                return None
+            stored[field[len(data_prefix) :].decode()] = value
         try:
             session = dict(zip(stored, self._loads_all(list(stored.values()))))
-            created = float(fields.get(CREATED_FIELD.encode(), 0))
-            issued = float(fields.get(ISSUED_FIELD.encode(), 0))
+            meta = {
+                field: int(fields[field.encode()])
+                for field in (ISSUED_FIELD, "m:now")
+                if field.encode() in fields
+            }
         except (ValueError, UnicodeDecodeError):
             security_logger.warning("Session data corrupted")
             return None
         user_id = fields.get(USER_FIELD.encode())
-        # Who uses the session travels with it to a new id (cycle_key, renew).
+        previous = fields.get(PREVIOUS_FIELD.encode())
+        version = fields.get(VERSION_FIELD.encode())
+        # Who uses the session travels with it to a new id.
         self._client = {
             name: fields[name.encode()].decode(errors="replace")
             for name in (IP_FIELD, AGENT_FIELD)
@@ -188,11 +255,10 @@ class SessionStore(UserSessionsMixin, SessionBase):
         }
         self._stored = stored
         self._stored_user_id = user_id.decode() if user_id else None
-        self._is_retired = RETIRED_FIELD.encode() in fields
-        previous = fields.get(PREVIOUS_FIELD.encode())
-        self._previous_digest = previous.decode() if previous else None
-        self._created = created or None
-        self._issued = issued or self._created
+        self._version = version.decode() if version else None
+        self._previous_name = previous.decode() if previous else None
+        self._issued_ms = meta.get(ISSUED_FIELD)
+        self._now_ms = meta.get("m:now")
         return session
 
     def _loads_all(self, values):
@@ -209,20 +275,22 @@ class SessionStore(UserSessionsMixin, SessionBase):
     def exists(self, session_key):
         if not is_valid_session_id(session_key):
             return False
-        if self._retired is not None and session_key == self._retired[0]:
+        if self._move is not None and session_key == self._move.old_key:
             return False
         with store_errors():
-            return bool(get_client().exists(session_redis_key(session_digest(session_key))))
+            return bool(get_client().exists(session_redis_key(session_name(session_key))))
+
+    # -- Writing ------------------------------------------------------------------
 
     def create(self):
-        self._pending_create = False
         for _ in range(10):
             self._session_key = self._get_new_session_key()
             try:
-                self._write("create")
+                self._save_create()
             except CreateError:
                 continue
             self.modified = True
+            self._key_changed = True
             return
         raise RuntimeError(
             "Unable to create a new session key. It is likely that the session "
@@ -230,23 +298,19 @@ class SessionStore(UserSessionsMixin, SessionBase):
         )
 
     def save(self, must_create=False):
-        if not (must_create or self._pending_create):
+        if self._move is not None:
+            return self._save_move()
+        if not must_create:
             # Load first, so that a key the store no longer holds is replaced.
             self._get_session()
-        if self.session_key is None:
+        if not is_valid_session_id(self.session_key):
             return self.create()
-        if self._pending_create:
-            try:
-                return self._write("create")
-            except CreateError:
-                return self.create()
         if must_create:
-            return self._write("create")
-        self._write("replace" if self._stored is None else "update")
+            return self._save_create()
+        self._save_update("replace" if self._stored is None else "update")
 
-    def _write(self, mode):
-        """Write the session in ``mode`` (create, update or replace) in one round trip."""
-        session = self._get_session(no_load=mode == "create")
+    def _encoded(self, session):
+        """Return ``session``'s values serialized, refusing a session past the size cap."""
         dumps = self.serializer().dumps
         encoded = {key: dumps(value) for key, value in session.items()}
         size = sum(len(key.encode()) + len(value) for key, value in encoded.items())
@@ -255,129 +319,264 @@ class SessionStore(UserSessionsMixin, SessionBase):
                 f"The session would hold {size} bytes, more than SESSION_REDIS_MAX_BYTES "
                 f"({conf.max_bytes()}); nothing was saved."
             )
+        return encoded
+
+    def _data_fields(self, name, values):
+        """Return hash fields for ``values`` (key -> serialized value), each bound to ``name``."""
+        fields = {}
+        for key, value in values.items():
+            field = DATA_PREFIX + key
+            fields[field] = field_mac(name, field, value) + value
+        return fields
+
+    def _ttl_ms(self, session):
+        """Return the TTL of the session, and the idle time its reads slide it by (0: fixed)."""
+        expiry_age_ms = max(self.get_expiry_age(), 0) * 1000
+        # An expiry in seconds slides with every request; a date does not.
+        sliding = not isinstance(session.get("_session_expiry"), str)
+        return expiry_age_ms, expiry_age_ms if sliding else 0
+
+    def _save_create(self):
+        """Write the session under its new id in one round trip; raise CreateError if taken."""
+        session = self._get_session(no_load=True)
+        encoded = self._encoded(session)
+        name = session_name(self.session_key)
+        ttl_ms, idle_ms = self._ttl_ms(session)
+        fields = self._data_fields(name, encoded)
+        fields[IDLE_FIELD] = str(idle_ms)
+        fields.update(self._client)
+        user_id = _user_id(session)
+        if user_id is not None:
+            fields[USER_FIELD] = user_id
+        pairs = [item for pair in fields.items() for item in pair]
+        calls = [
+            scripts.Eval(
+                scripts.SAVE,
+                [session_redis_key(name)],
+                ["create", ttl_ms, conf.absolute_age_ms(), len(fields), *pairs],
+            )
+        ]
+        limit = conf.max_sessions_per_user()
+        if user_id is not None:
+            calls.append(index.add_call(user_id, name, limit=limit))
+        calls += self._take_pending_calls()
+        with store_errors():
+            client = get_client()
+            results = scripts.execute(client, calls)
+            if results[0][0] != 1:
+                if user_id is not None:
+                    # Nothing was written under this name, and none ever will be.
+                    scripts.execute(client, [index.remove_call(user_id, [name])])
+                raise CreateError
+            if user_id is not None and results[1]:
+                self._end_evicted(client, user_id, name, limit)
+        if user_id is not None:
+            events.log_event(events.CREATED, user_id=user_id, session=session_handle(name))
+        self._written(encoded, user_id, version="1")
+
+    def _save_update(self, mode, hops=MAX_HOPS):
+        """Write what changed since the load (``mode`` "update") or everything ("replace")."""
+        session = self._get_session()
+        encoded = self._encoded(session)
         if mode == "update":
             changed = {k: v for k, v in encoded.items() if self._stored.get(k) != v}
             removed = [DATA_PREFIX + k for k in self._stored if k not in encoded]
         else:
             changed, removed = encoded, []
-
-        retired, self._retired = self._retired, None
-        now = time.time()
-        created = self._created or now
-        expiry_age = max(self.get_expiry_age(), 0)
-        # An expiry in seconds slides with every request; a date does not.
-        sliding = not isinstance(session.get("_session_expiry"), str)
-        absolute_end = created + self._absolute_age()
-        ttl_ms = int(max(min(now + expiry_age, absolute_end) - now, 0) * 1000)
-        fields = {DATA_PREFIX + key: value for key, value in changed.items()}
-        fields[SEEN_FIELD] = f"{now:.3f}"
-        fields[IDLE_FIELD] = str(expiry_age * 1000 if sliding else 0)
-        fields.update(self._client if mode == "create" else self._client_fields)
-        if mode == "create":
-            fields[CREATED_FIELD] = f"{created:.3f}"
-            if created != now:
-                fields[ISSUED_FIELD] = f"{now:.3f}"
-            if retired is not None and retired[2]:
-                # Renewed: the old id lives out its grace; a logout ends it too.
-                fields[PREVIOUS_FIELD] = session_digest(retired[0])
-        user_id = session.get(SESSION_KEY)
-        user_id = str(user_id) if user_id is not None else None
+        name = session_name(self.session_key)
+        ttl_ms, idle_ms = self._ttl_ms(session)
+        fields = self._data_fields(name, changed)
+        fields[IDLE_FIELD] = str(idle_ms)
+        fields.update(self._client_fields)
+        user_id = _user_id(session)
         if user_id is not None:
             fields[USER_FIELD] = user_id
         else:
             removed.append(USER_FIELD)
-
-        digest = session_digest(self.session_key)
-        field_args = [item for pair in fields.items() for item in pair]
+        pairs = [item for pair in fields.items() for item in pair]
         calls = [
             scripts.Eval(
                 scripts.SAVE,
-                [session_redis_key(digest)],
-                [mode, ttl_ms, len(fields), *field_args, *removed],
+                [session_redis_key(name)],
+                [mode, ttl_ms, conf.absolute_age_ms(), len(fields), *pairs, *removed],
             )
         ]
-        # The index score (login + absolute age, or the fixed expiry) only
-        # changes with the owner or the expiry, so most saves leave it alone.
-        index_current = (
-            mode == "update"
-            and user_id == self._stored_user_id
-            and "_session_expiry" not in changed
-            and DATA_PREFIX + "_session_expiry" not in removed
-        )
-        indexed = user_id is not None and ttl_ms > 0 and not index_current
-        if indexed:
-            score_ms = int((absolute_end if sliding else now + ttl_ms / 1000) * 1000)
-            limit = conf.max_sessions_per_user()
-            calls.append(
-                index.add_call(
-                    user_id, digest, score_ms=score_ms, now_ms=int(now * 1000), limit=limit
-                )
-            )
-        calls += self._retire_calls(retired)
-        pending, self._pending_calls = self._pending_calls, []
-        calls += pending
-
+        # The index changes only with the owner.
+        refile = user_id is not None and user_id != self._stored_user_id
+        limit = conf.max_sessions_per_user()
+        if refile:
+            calls.append(index.add_call(user_id, name, limit=limit))
+        calls += self._take_pending_calls()
         with store_errors():
             client = get_client()
             results = scripts.execute(client, calls)
             outcome = results[0][0]
-            previous_owner = results[0][1].decode() if outcome == 1 and results[0][1] else None
-            follow_up = []
-            if outcome != 1 and indexed:
-                # Nothing was written, so take back the index entry queued with it.
-                follow_up.append(index.remove_call(user_id, [digest]))
             if outcome == 1:
-                stale_owners = {previous_owner, self._stored_user_id} - {None, user_id}
-                follow_up += [index.remove_call(owner, [digest]) for owner in stale_owners]
-            follow_up += self._unindex_calls(retired, results[2 if indexed else 1 :])
-            if follow_up:
-                scripts.execute(client, follow_up)
-            if indexed and outcome == 1 and results[1]:
-                self._end_evicted(client, user_id, digest, limit)
-        if outcome == 0:
-            raise CreateError
-        if outcome == -1:
+                previous_owner = results[0][1].decode() or None
+                stale = {previous_owner, self._stored_user_id} - {None, user_id}
+                # The session is no longer theirs: their index may drop it now.
+                follow_up = [index.remove_call(owner, [name]) for owner in stale]
+                if follow_up:
+                    scripts.execute(client, follow_up)
+                if refile and results[1]:
+                    self._end_evicted(client, user_id, name, limit)
+            elif refile:
+                scripts.execute(client, [index.remove_call(user_id, [name])])
+        if outcome == -2 and hops > 0:
+            successor = open_successor(self.session_key, results[0][1])
+            if successor is not None:
+                # Renewed since this request loaded it: the change belongs to the new id.
+                self._session_key = successor
+                self.modified = True
+                return self._save_update(mode, hops - 1)
+        if outcome != 1:
             raise UpdateError
-        if mode == "create" and user_id is not None and (retired is None or retired[1] is None):
-            events.log_event(events.CREATED, user_id=user_id, session=session_handle(digest))
+        loaded_version = int(self._version) if self._version else None
+        version = results[0][2]
+        # Only when no other write came in between does _stored describe that version.
+        self._written(
+            encoded,
+            user_id,
+            version=str(version) if loaded_version is not None and version == loaded_version + 1 else None,
+        )
+
+    def _written(self, encoded, user_id, *, version):
         self._stored = encoded
         self._stored_user_id = user_id
-        self._created = created
-        self._issued = now if mode == "create" else self._issued
+        self._version = version
         self._client_fields = {}
-        self._pending_create = False
 
-    @staticmethod
-    def _retire_calls(retired, script=scripts.DELETE_MOVED):
-        """Return the calls that end a retired id: at once, or after its grace period."""
-        if retired is None:
-            return []
-        key, owner, grace = retired
-        digest = session_digest(key)
-        redis_key = session_redis_key(digest)
-        if grace:
-            calls = [scripts.Eval(scripts.RETIRE, [redis_key], [grace * 1000])]
+    def _save_move(self):
+        """Move the session to its new id, carrying every write made meanwhile."""
+        move = self._move
+        for _ in range(MAX_ATTEMPTS):
+            outcome, reply = self._try_move(move)
+            if outcome == 1:
+                self._move = None
+                return
+            if outcome == 0:
+                # The new id is taken (a 1 in 2^129 event): draw another.
+                self._session_key = successor_id(move.old_key)
+                continue
+            if outcome == -1:
+                self._move = None
+                self._forget_key()
+                raise UpdateError
+            if outcome == -2:
+                successor = open_successor(move.old_key, reply)
+                if successor is None:
+                    self._move = None
+                    self._forget_key()
+                    raise UpdateError
+                if move.grace:
+                    # Another request renewed it first: take its new id, and save there.
+                    self._move = None
+                    self._session_key = successor
+                    return self._save_update("update" if self._stored is not None else "replace")
+                # A move that must leave every earlier id behind starts from the newest.
+                move.old_key = successor
+                self._session_key = successor_id(successor)
+            self._rebase(move)
+        raise UpdateError
+
+    def _try_move(self, move):
+        """Run MOVE once; return its outcome and, for -2, the sealed id of the replacement."""
+        session = self._session
+        encoded = self._encoded(session)
+        new_name, old_name = session_name(self.session_key), session_name(move.old_key)
+        ttl_ms, idle_ms = self._ttl_ms(session)
+        fields = self._data_fields(new_name, encoded)
+        fields[IDLE_FIELD] = str(idle_ms)
+        fields.update(self._client)
+        user_id = _user_id(session)
+        if user_id is not None:
+            fields[USER_FIELD] = user_id
+        if move.grace:
+            fields[PREVIOUS_FIELD] = old_name
+        pairs = [item for pair in fields.items() for item in pair]
+        sealed = seal_successor(move.old_key, self.session_key) if move.grace else b""
+        args = [
+            self._version or "",
+            "1" if move.continued else "0",
+            move.grace * 1000,
+            sealed,
+            ttl_ms,
+            conf.absolute_age_ms(),
+            len(fields),
+            *pairs,
+        ]
+        calls = [
+            scripts.Eval(
+                scripts.MOVE, [session_redis_key(old_name), session_redis_key(new_name)], args
+            )
+        ]
+        limit = conf.max_sessions_per_user()
+        if user_id is not None:
+            calls.append(index.add_call(user_id, new_name, limit=limit))
+        calls += self._take_pending_calls()
+        with store_errors():
+            client = get_client()
+            results = scripts.execute(client, calls)
+            outcome = results[0][0]
+            if outcome != 1 and user_id is not None:
+                # No session was written under the new name; its entry goes.
+                scripts.execute(client, [index.remove_call(user_id, [new_name])])
+            if outcome == 1 and user_id is not None and results[1]:
+                self._end_evicted(client, user_id, new_name, limit)
+        if outcome == 1:
+            # The old id keeps its index entry until a reader finds it gone:
+            # in its grace period, whatever ends the user's sessions ends it too.
+            old_owner = results[0][1].decode() or None
+            if old_owner is not None:
+                events.log_event(
+                    events.ROTATED,
+                    reason="renewal" if move.grace else None,
+                    user_id=old_owner,
+                    session=session_handle(old_name),
+                    new_session=session_handle(new_name),
+                )
+            elif user_id is not None:
+                events.log_event(events.CREATED, user_id=user_id, session=session_handle(new_name))
+            self._written(encoded, user_id, version="1")
+            self._previous_name = old_name if move.grace else None
+        return outcome, results[0][1] if outcome == -2 else None
+
+    def _rebase(self, move):
+        """Load ``move.old_key`` again and put this request's changes on top of what it holds."""
+        session = self._session
+        if self._stored is not None:
+            changed = {
+                key: value
+                for key, value in session.items()
+                if self._stored.get(key) != self.serializer().dumps(value)
+            }
+            removed = [key for key in self._stored if key not in session]
         else:
-            calls = [scripts.Eval(script, [redis_key], [])]
-        if owner is not None:
-            calls.append(index.remove_call(owner, [digest]))
-        return calls
+            # Cleared in this request: the session is what this request made it.
+            changed, removed = dict(session), None
+        client_fields, client = self._client_fields, self._client
+        fields = self._fetch(move.old_key)
+        if NEXT_FIELD.encode() in fields:
+            return  # replaced meanwhile: the next MOVE says so
+        current = self._decode(move.old_key, fields) if fields else None
+        self._client_fields = client_fields
+        self._client = client or self._client
+        if current is None:
+            # Gone: a continued session fails in MOVE; a new one starts from this request's data.
+            self._version = None
+            return
+        if removed is None:
+            self._stored = None
+            current = {}
+        for key in removed or ():
+            current.pop(key, None)
+        current.update(changed)
+        self._session_cache = current
 
     @staticmethod
-    def _unindex_calls(retired, results):
-        """Return the index removal a retired id still needs when its owner was not known."""
-        if retired is None or not results or not results[0]:
-            return []
-        key, owner, _ = retired
-        found_owner = results[0].decode()
-        if found_owner == owner:
-            return []
-        return [index.remove_call(found_owner, [session_digest(key)])]
-
-    @staticmethod
-    def _end_evicted(client, user_id, digest, limit):
+    def _end_evicted(client, user_id, name, limit):
         """End the oldest live sessions of a user that a login pushed past ``limit``."""
-        for evicted in index.evict_oldest(client, user_id, limit=limit, keep=digest):
+        for evicted in index.evict_oldest(client, user_id, limit=limit, keep=name):
             events.log_event(
                 events.ENDED,
                 reason=events.ENDED_BY_SESSION_CAP,
@@ -386,96 +585,91 @@ class SessionStore(UserSessionsMixin, SessionBase):
             )
 
     def delete(self, session_key=None):
+        own = session_key is None or session_key == self.session_key
         if session_key is None:
-            if self.session_key is None:
-                return
             session_key = self.session_key
         if not is_valid_session_id(session_key):
             return
-        known_user_id = self._stored_user_id if session_key == self.session_key else None
-        retired, self._retired = self._retired, None
-        digest = session_digest(session_key)
-        calls = [scripts.Eval(scripts.DELETE, [session_redis_key(digest)], [])]
-        if known_user_id is not None:
-            calls.append(index.remove_call(known_user_id, [digest]))
-        calls += self._retire_calls(retired and (retired[0], retired[1], 0), scripts.DELETE)
-        if session_key == self.session_key and self._previous_digest:
-            # A renewed session's old id, still in its grace, ends with it.
-            calls.append(scripts.Command(("DEL", session_redis_key(self._previous_digest))))
-        pending, self._pending_calls = self._pending_calls, []
-        calls += pending
+        # The ids that lead to this session die with it (all on one slot).
+        keys = [session_redis_key(session_name(session_key))]
+        if own and self._previous_name:
+            keys.append(session_redis_key(self._previous_name))
+        if own and self._move is not None:
+            keys.append(session_redis_key(session_name(self._move.old_key)))
+            self._move = None
+        calls = [scripts.Command(("DEL", *keys))]
         with store_errors():
             client = get_client()
-            results = scripts.execute(client, calls)
-            owner = results[0].decode() if results[0] else None
-            follow_up = []
-            if owner is not None and owner != known_user_id:
-                follow_up.append(index.remove_call(owner, [digest]))
-            follow_up += self._unindex_calls(retired, results[2 if known_user_id else 1 :])
-            if follow_up:
-                scripts.execute(client, follow_up)
-        if session_key == self.session_key:
+            owner = self._stored_user_id if own else None
+            if owner is not None and not is_cluster(client):
+                # One connection runs a pipeline in order: the entry goes only
+                # once the session is gone. On a cluster the two go to different
+                # nodes, so the entry waits for a reader to see the session gone
+                # (index module docstring), lest a failed delete leave a live
+                # session that no "end sessions" path can find.
+                calls.append(index.remove_call(owner, [session_name(session_key)]))
+            scripts.execute(client, calls + self._take_pending_calls())
+        if own:
             self._stored = None
             self._stored_user_id = None
+            self._version = None
+            self._previous_name = None
+
+    # -- New ids ------------------------------------------------------------------
 
     def cycle_key(self):
         """
         Move the session to a new id, keeping its data.
 
-        The new id is created, and the old one deleted, by the next save, in
-        one round trip; meanwhile exists() already denies the old id. That
-        keeps a login within three Redis round trips.
+        The next save moves it, in one round trip and atomically: a logged-in
+        session moves only if it is still live (so a session ended meanwhile
+        stays ended) and keeps its login time and absolute timeout; meanwhile
+        exists() already denies the old id.
         """
-        self._move_to_new_key(grace=0)
+        self._move_to_new_key(grace=0, continued=None)
 
     async def acycle_key(self):
         return await sync_to_async(self.cycle_key)()
 
     def cycle_key_unless_new(self):
         """Give the session a new id unless it already got one in this request."""
-        if self.session_key is not None and not self._pending_create:
+        if self.session_key is not None and not self._key_changed:
             self.cycle_key()
 
     def renewal_due(self):
         """Return True if this loaded session's id is older than SESSION_REDIS_RENEW_AFTER."""
         after = conf.renew_after()
-        issued = self._issued
-        if not after or issued is None or self._pending_create or self.session_key is None:
+        if not after or self._key_changed or self._issued_ms is None or self._now_ms is None:
             return False
-        # A retired id only lives out its grace; renewing it again would extend it.
-        return not self._is_retired and time.time() - issued >= after
+        return self._now_ms - self._issued_ms >= after * 1000
 
     def renew(self):
         """Move the session to a new id; the old one keeps working for a short grace period."""
-        self._move_to_new_key(grace=conf.renewal_grace(), keep_created=True)
+        self._move_to_new_key(grace=conf.renewal_grace(), continued=True)
 
-    def _move_to_new_key(self, *, grace, keep_created=False):
+    def _move_to_new_key(self, *, grace, continued):
         data = self._session
-        old_key, old_user_id = self.session_key, self._stored_user_id
-        if self._retired is not None:
-            # Moved twice before a save: the first old id ends now.
-            self.delete(self._retired[0])
-        self._session_key = self._get_new_session_key()
+        if not is_valid_session_id(self.session_key):
+            # Never stored (or no longer): the next save creates it under a new id.
+            self._session_key = None
+            self._session_cache = data
+            self.modified = True
+            return
+        if self._move is not None:
+            # Moved twice before a save: one move, from the id Redis holds.
+            grace = min(grace, self._move.grace)
+            self._move.grace = grace
+        else:
+            if continued is None:
+                # A logged-in session continues; an anonymous one starts anew (a login).
+                continued = self._stored_user_id is not None
+            self._move = Move(self.session_key, continued=continued, grace=grace)
+        self._session_key = successor_id(self._move.old_key)
         self._session_cache = data
-        self._stored = None
-        self._stored_user_id = None
-        if not keep_created:
-            self._created = None
-        self._issued = None
-        self._pending_create = True
+        self._key_changed = True
         self.modified = True
-        if old_key:
-            self._retired = (old_key, old_user_id, grace)
-            if old_user_id is not None:
-                events.log_event(
-                    events.ROTATED,
-                    reason="renewal" if grace else None,
-                    user_id=old_user_id,
-                    session=session_handle(session_digest(old_key)),
-                    new_session=self.handle,
-                )
 
-    @staticmethod
-    def _absolute_age():
-        # Lua reads the limit as a number; "no limit" is a very large one.
-        return conf.absolute_age() or 10**10
+
+def _user_id(session):
+    user_id = session.get(SESSION_KEY)
+    return str(user_id) if user_id is not None else None

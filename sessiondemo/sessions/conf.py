@@ -13,6 +13,11 @@ def absolute_age():
     return getattr(settings, "SESSION_REDIS_ABSOLUTE_AGE", 12 * 60 * 60)
 
 
+def absolute_age_ms():
+    """Return absolute_age() in milliseconds; "no limit" (0) is a limit no session reaches."""
+    return (absolute_age() or 10**10) * 1000
+
+
 def seen_interval():
     """Return how many seconds "last active" may lag behind the last request."""
     return getattr(settings, "SESSION_REDIS_SEEN_INTERVAL", 60)

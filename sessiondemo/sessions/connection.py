@@ -5,6 +5,7 @@ import contextlib
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from redis.cluster import RedisCluster
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
@@ -31,6 +32,11 @@ def get_client():
         )
         raise ImproperlyConfigured(error_message) from None
     return get_raw_client(write=True)
+
+
+def is_cluster(client):
+    """Return True if ``client`` talks to a Redis Cluster, whose pipelines are not ordered across keys."""
+    return isinstance(client, RedisCluster)
 
 
 # What a store that cannot answer raises: a server that is down or silent, or

@@ -1,27 +1,35 @@
 """
 The per-user session index: one sorted set per user, ``<prefix>u:<user id>``.
 
-Members are session digests, scored by the latest time the session can live
-to (its login time plus the absolute age, or its fixed expiry), in epoch
-milliseconds. The engine keeps it in step with every save and delete, in the
-same round trip; members past their score are pruned whenever an index is
-written and by clear_expired(), and the index key expires with its last
-session. A session may end before its score (idle timeout) and the index is
-never updated atomically with a session (they may live on different Redis
-Cluster slots), so readers confirm members against the sessions themselves
-and drop those that are gone.
+Members are session names (keys.session_name()), scored by when each was
+filed, by Redis's clock in epoch milliseconds. A session is filed when it is
+created or moves to a new id; entries past the horizon (the absolute age
+limit plus a margin, after which no session filed then can be alive) are
+dropped whenever an index is written or read, and the index key expires that
+long after its newest entry.
+
+The index is never updated atomically with a session: they live on different
+Redis Cluster slots, and on a cluster the two writes of one save travel
+separately, so an entry may reach its index before its session exists.
+Readers therefore confirm entries against the sessions themselves, and drop
+an entry whose session is gone only when it was filed more than
+NEW_ENTRY_MARGIN_MS before they looked (by the index's own clock). A session
+that reaches Redis later than that after its entry was sent was created for a
+request that had given up on it long before (its Redis client times out in
+about a second): no browser holds its id. So a session that anyone holds is
+never left without its entry, and every path that ends sessions through the
+index finds it.
 """
 
 import dataclasses
-import time
 from datetime import UTC, datetime
 
-from . import scripts
-from .conf import key_prefix
+from . import conf, scripts
 from .keys import (
     AGENT_FIELD,
     CREATED_FIELD,
     IP_FIELD,
+    NEXT_FIELD,
     SEEN_FIELD,
     USER_FIELD,
     session_handle,
@@ -30,14 +38,16 @@ from .keys import (
 )
 
 SCAN_BATCH = 500
-INFO_FIELDS = (USER_FIELD, CREATED_FIELD, SEEN_FIELD, IP_FIELD, AGENT_FIELD)
+# Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
+NEW_ENTRY_MARGIN_MS = 60_000
+INFO_FIELDS = (USER_FIELD, NEXT_FIELD, CREATED_FIELD, SEEN_FIELD, IP_FIELD, AGENT_FIELD)
 
 
 @dataclasses.dataclass(frozen=True)
 class SessionInfo:
     """What the store knows about one live session, without its id."""
 
-    digest: str
+    name: str
     handle: str
     created_at: datetime | None
     last_active: datetime | None
@@ -45,119 +55,175 @@ class SessionInfo:
     user_agent: str
 
 
-def add_call(user_id, digest, *, score_ms, now_ms, limit):
-    """Return the call that files ``digest`` under ``user_id``; it answers 1 past ``limit``."""
-    return scripts.Eval(
-        scripts.INDEX_ADD, [user_index_key(user_id)], [now_ms, limit, score_ms, digest]
-    )
+def horizon_ms():
+    """Return how long after its filing an index entry can still name a live session."""
+    return conf.absolute_age_ms() + NEW_ENTRY_MARGIN_MS
 
 
-def remove_call(user_id, digests):
-    """Return the call that drops ``digests`` from ``user_id``'s index."""
-    return _remove(user_index_key(user_id), digests)
+def add_call(user_id, name, *, limit):
+    """Return the call that files ``name`` under ``user_id``; it answers 1 past ``limit``."""
+    return scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], [limit, horizon_ms(), name])
 
 
-def _remove(key, digests):
-    # Redis deletes a sorted set with its last member, so no index stays empty.
-    return scripts.Command(("ZREM", key, *digests))
+def remove_call(user_id, names):
+    """Return the call that drops ``names`` from ``user_id``'s index (sessions known ended)."""
+    return scripts.Command(("ZREM", user_index_key(user_id), *names))
 
 
-def _indexed_digests(client, key):
+def _read_call(key):
+    return scripts.Eval(scripts.INDEX_READ, [key], [horizon_ms()])
+
+
+def _entries(reply):
+    """Return (Redis's time, [(name, score), ...], names dropped) from an INDEX_READ reply."""
+    now, dropped = int(reply[0]), int(reply[1])
+    names, rest = reply[2 : 2 + dropped], reply[2 + dropped :]
+    entries = [(name.decode(), int(score)) for name, score in zip(rest[::2], rest[1::2])]
+    return now, entries, [name.decode() for name in names]
+
+
+def _read(client, key):
+    now, entries, _ = _entries(scripts.execute(client, [_read_call(key)])[0])
+    return now, entries
+
+
+def _infos(client, names):
+    """Return the INFO_FIELDS of each session in ``names``, in one round trip."""
     pipe = client.pipeline(transaction=False)
-    pipe.zremrangebyscore(key, "-inf", int(time.time() * 1000))
-    pipe.zrange(key, 0, -1)
-    return [digest.decode() for digest in pipe.execute()[1]]
+    for name in names:
+        pipe.hmget(session_redis_key(name), INFO_FIELDS)
+    return pipe.execute()
+
+
+def _belongs(info, user_id):
+    owner, successor = info[0], info[1]
+    return owner is not None and successor is None and owner.decode() == str(user_id)
+
+
+def _prunable(info, user_id):
+    """Return True if an entry whose session has ``info`` can go: gone, or someone else's."""
+    owner, successor = info[0], info[1]
+    # A replaced id still in its grace period goes when it has expired.
+    return successor is None and (owner is None or owner.decode() != str(user_id))
+
+
+def _prune_call(key, now, entries, infos, user_id):
+    """Return the call that drops entries of ended sessions old enough to be sure, or None."""
+    args = []
+    for (name, score), info in zip(entries, infos):
+        if _prunable(info, user_id) and score < now - NEW_ENTRY_MARGIN_MS:
+            args += [name, score]
+    return scripts.Eval(scripts.INDEX_PRUNE, [key], args) if args else None
 
 
 def sessions_of(client, user_id):
-    """Return ``user_id``'s live sessions in two round trips, dropping entries of ended ones."""
+    """Return ``user_id``'s live sessions in two round trips, and a third to prune ended ones."""
     key = user_index_key(user_id)
-    digests = _indexed_digests(client, key)
-    if not digests:
+    now, entries = _read(client, key)
+    if not entries:
         return []
-    pipe = client.pipeline(transaction=False)
-    for digest in digests:
-        pipe.hmget(session_redis_key(digest), INFO_FIELDS)
-    sessions, gone = [], []
-    for digest, (owner, created, seen, ip, agent) in zip(digests, pipe.execute()):
-        if owner is None or owner.decode() != str(user_id):
-            gone.append(digest)
-            continue
-        sessions.append(
-            SessionInfo(
-                digest=digest,
-                handle=session_handle(digest),
-                created_at=_timestamp(created),
-                last_active=_timestamp(seen),
-                ip=ip.decode() if ip else "",
-                user_agent=agent.decode(errors="replace") if agent else "",
-            )
+    infos = _infos(client, [name for name, _ in entries])
+    sessions = [
+        SessionInfo(
+            name=name,
+            handle=session_handle(name),
+            created_at=_timestamp(created),
+            last_active=_timestamp(seen),
+            ip=ip.decode() if ip else "",
+            user_agent=agent.decode(errors="replace") if agent else "",
         )
-    if gone:
-        scripts.execute(client, [_remove(key, gone)])
+        for (name, _), (owner, successor, created, seen, ip, agent) in zip(entries, infos)
+        if _belongs((owner, successor), user_id)
+    ]
+    prune = _prune_call(key, now, entries, infos, user_id)
+    if prune is not None:
+        scripts.execute(client, [prune])
     return sessions
 
 
 def _timestamp(raw):
-    return datetime.fromtimestamp(float(raw), UTC) if raw else None
+    return datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None
 
 
-def find_digest(client, user_id, handle):
-    """Return the digest of ``user_id``'s session whose handle is ``handle``, or None."""
-    for digest in _indexed_digests(client, user_index_key(user_id)):
-        if session_handle(digest) == handle:
-            return digest
+def find_name(client, user_id, handle):
+    """Return the name of ``user_id``'s session whose handle is ``handle``, or None."""
+    for name in user_names(client, user_id):
+        if session_handle(name) == handle:
+            return name
     return None
 
 
-def end_sessions(client, user_id, digests):
-    """Delete ``user_id``'s sessions ``digests``; return the digests that were live."""
-    if not digests:
+def user_names(client, user_id):
+    """Return every name in ``user_id``'s index: live sessions and entries not yet pruned."""
+    return [name for name, _ in _read(client, user_index_key(user_id))[1]]
+
+
+def end_sessions(client, user_id, names):
+    """
+    Delete those of ``names`` that are ``user_id``'s, and the ids that led to them; return the sessions ended.
+
+    Their entries leave the index only once the sessions are known deleted.
+    """
+    if not names:
         return []
-    pipe = client.pipeline(transaction=False)
-    for digest in digests:
-        pipe.delete(session_redis_key(digest))
-    pipe.zrem(user_index_key(user_id), *digests)
-    deleted = pipe.execute()[:-1]
-    return [digest for digest, was_live in zip(digests, deleted) if was_live]
+    owner = str(user_id)
+    results = scripts.execute(
+        client,
+        [scripts.Eval(scripts.DELETE_OWNED, [session_redis_key(name)], [owner]) for name in names],
+    )
+    ended = [name for name, result in zip(names, results) if result[0] == 1 and result[2] == 1]
+    follow_up = [remove_call(user_id, names)]
+    follow_up += [
+        scripts.Eval(scripts.DELETE_OWNED, [session_redis_key(result[1].decode())], [owner])
+        for result in results
+        if result[0] == 1 and result[1]
+    ]
+    scripts.execute(client, follow_up)
+    return ended
 
 
 def evict_oldest(client, user_id, *, limit, keep):
     """End ``user_id``'s oldest live sessions beyond ``limit``, never ``keep``; return them."""
     key = user_index_key(user_id)
-    digests = [d.decode() for d in client.zrange(key, 0, -1)]  # oldest first
-    live = _confirm(client, {key: digests}).get(key, [])
+    now, entries = _read(client, key)  # oldest first
+    infos = _infos(client, [name for name, _ in entries])
+    live = [name for (name, _), info in zip(entries, infos) if _belongs(info, user_id)]
     excess = len(live) - limit
-    victims = [d for d in live if d != keep][: max(excess, 0)]
+    victims = [name for name in live if name != keep][: max(excess, 0)]
+    prune = _prune_call(key, now, entries, infos, user_id)
+    if prune is not None:
+        scripts.execute(client, [prune])
     return end_sessions(client, user_id, victims)
-
-
-def user_digests(client, user_id):
-    """Return every digest in ``user_id``'s index, pruned by score only."""
-    return _indexed_digests(client, user_index_key(user_id))
 
 
 def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):
     """
     Delete every session and index under the prefix; return how many sessions there were.
 
-    Call ``on_ended(user_id, digest)`` for each session deleted.
+    Call ``on_ended(user_id, name)`` for each session deleted.
     """
     ended = 0
-    prefix = f"{key_prefix()}s:"
+    prefix = f"{conf.key_prefix()}s:"
     for batch in _scan_batches(client, f"{prefix}*", batch_size):
         pipe = client.pipeline(transaction=False)
         for key in batch:
-            pipe.hget(key, USER_FIELD)
-        owners = pipe.execute()
+            pipe.hmget(key, USER_FIELD, NEXT_FIELD)
+        infos = pipe.execute()
         client.unlink(*batch)
-        ended += len(batch)
-        if on_ended is not None:
-            for key, owner in zip(batch, owners):
-                on_ended(owner.decode() if owner else None, key.decode().removeprefix(prefix))
-    for batch in _scan_batches(client, f"{key_prefix()}u:*", batch_size):
+        for key, (owner, successor) in zip(batch, infos):
+            if successor is not None:
+                continue  # a replaced id, not a session of its own
+            ended += 1
+            if on_ended is not None:
+                on_ended(owner.decode() if owner else None, _name_of_key(key.decode()))
+    for batch in _scan_batches(client, f"{conf.key_prefix()}u:*", batch_size):
         client.unlink(*batch)
     return ended
+
+
+def _name_of_key(key):
+    tag_and_digest = key.removeprefix(f"{conf.key_prefix()}s:")
+    return tag_and_digest[1:5] + tag_and_digest[6:]
 
 
 def _scan_batches(client, pattern, batch_size, **kwargs):
@@ -189,56 +255,44 @@ class PruneReport:
 
 def prune_all(client, batch_size=SCAN_BATCH, on_pruned=None):
     """
-    Prune every user index of entries whose session has expired or is gone.
+    Prune every user index of entries whose session has ended.
 
     Walks the index keys with SCAN in batches of about ``batch_size``, so
     memory stays bounded however many users there are. Safe to run while the
-    site serves traffic and alongside another run: each step is idempotent.
-    Call ``on_pruned(user_id, digest)`` for each entry pruned.
+    site serves traffic and alongside another run: each step is idempotent
+    and drops only entries of sessions known gone (see the module docstring).
+    Call ``on_pruned(user_id, name)`` for each entry pruned.
     """
     report = PruneReport()
-    pattern = f"{key_prefix()}u:*"
+    pattern = f"{conf.key_prefix()}u:*"
     for batch in _scan_batches(client, pattern, batch_size, _type="zset"):
         _prune_batch(client, [key.decode() for key in batch], report, on_pruned)
     return report
 
 
 def _prune_batch(client, keys, report, on_pruned):
-    now_ms = int(time.time() * 1000)
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.zrange(key, 0, -1, withscores=True)
-    expired, unexpired = {}, {}
-    for key, members in zip(keys, pipe.execute()):
-        for digest, score in members:
-            (expired if score <= now_ms else unexpired).setdefault(key, []).append(digest.decode())
-    if expired:
-        scripts.execute(client, [_remove(key, digests) for key, digests in expired.items()])
-    live = _confirm(client, unexpired)
-    for key in keys:
-        still_live = set(live.get(key, []))
-        pruned = expired.get(key, []) + [d for d in unexpired.get(key, []) if d not in still_live]
-        report.entries_pruned += len(pruned)
-        if not live.get(key):
+    reads = scripts.execute(client, [_read_call(key) for key in keys])
+    indexes = {key: _entries(reply) for key, reply in zip(keys, reads)}
+    names = [name for _, entries, _ in indexes.values() for name, _ in entries]
+    infos = iter(_infos(client, names) if names else [])
+    prunes, pruned = [], {}
+    for key, (now, entries, dropped) in indexes.items():
+        user_id = key.removeprefix(f"{conf.key_prefix()}u:")
+        entry_infos = [next(infos) for _ in entries]
+        call = _prune_call(key, now, entries, entry_infos, user_id)
+        pruned[key] = dropped + (call.args[::2] if call is not None else [])
+        if call is not None:
+            prunes.append(call)
+        live = sum(_belongs(info, user_id) for info in entry_infos)
+        if live == 0 and len(pruned[key]) == len(entries) + len(dropped):
             report.indexes_removed += 1
+    if prunes:
+        scripts.execute(client, prunes)
+    for key, names in pruned.items():
+        report.entries_pruned += len(names)
         if on_pruned is not None:
-            user_id = key.removeprefix(f"{key_prefix()}u:")
-            for digest in pruned:
-                on_pruned(user_id, digest)
+            user_id = key.removeprefix(f"{conf.key_prefix()}u:")
+            for name in names:
+                on_pruned(user_id, name)
     report.indexes_scanned += len(keys)
 
-
-def _confirm(client, members_by_index):
-    """Return ``members_by_index`` less the members whose session is gone, and drop those."""
-    pairs = [(key, d) for key, digests in members_by_index.items() for d in digests]
-    if not pairs:
-        return {}
-    pipe = client.pipeline(transaction=False)
-    for _, digest in pairs:
-        pipe.exists(session_redis_key(digest))
-    live, gone = {}, {}
-    for (key, digest), exists in zip(pairs, pipe.execute()):
-        (live if exists else gone).setdefault(key, []).append(digest)
-    if gone:
-        scripts.execute(client, [_remove(key, digests) for key, digests in gone.items()])
-    return live

@@ -1,65 +1,164 @@
-"""Session ids, and the names of the Redis keys and fields derived from them."""
+"""
+Session ids, and the names of the Redis keys and fields derived from them.
+
+An id is 32 characters of ``[a-z0-9]`` (Django's format) in three parts:
+
+- 3 characters that choose the Redis Cluster slot (hashed into the key's
+  ``{tag}``). A session that moves to a new id (cycle_key(), renewal) keeps
+  them, so the old and the new key share a slot and one script moves the
+  session atomically.
+- 25 random characters, drawn anew for every id: about 129 bits that someone
+  holding an earlier id of the same session does not know (a fresh id's first
+  3 are random too: about 145 bits).
+- 4 characters of a keyed hash of the first 28, which let the server tell an id
+  it issued from a guessed one without asking Redis.
+
+Redis never sees an id: a session's key is a keyed hash (its *name*) of it.
+"""
 
 import functools
 import hashlib
 import hmac
 import re
+import string
 
 from django.conf import settings
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import get_random_string
 
 from .conf import key_prefix
 
-# Django's own format (get_random_string(32, a-z0-9)): about 165 bits.
+VALID_KEY_CHARS = string.ascii_lowercase + string.digits
 SESSION_ID_RE = re.compile(r"[a-z0-9]{32}")
+SLOT_CHARS = 3
+CHECK_CHARS = 4
+RANDOM_CHARS = 32 - SLOT_CHARS - CHECK_CHARS
+
 DIGEST_SALT = "sessiondemo.sessions.keys.digest"
+TAG_SALT = "sessiondemo.sessions.keys.tag"
+CHECK_SALT = "sessiondemo.sessions.keys.check"
 HANDLE_SALT = "sessiondemo.sessions.keys.handle"
+FIELD_SALT = "sessiondemo.sessions.keys.field"
+SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
+
+# The length of a session's name: a 4-hex-digit slot tag and a 32-hex-digit digest.
+NAME_LENGTH = 36
+FIELD_MAC_BYTES = 8
 
 
-def is_valid_session_id(value):
-    """Return True if ``value`` has the exact format this engine issues."""
+def new_session_id():
+    """Return a new session id that shares nothing with any other."""
+    return _with_check(get_random_string(SLOT_CHARS + RANDOM_CHARS, VALID_KEY_CHARS))
+
+
+def successor_id(session_id):
+    """Return a new id for the session now known by ``session_id``, on the same Redis slot."""
+    return _with_check(session_id[:SLOT_CHARS] + get_random_string(RANDOM_CHARS, VALID_KEY_CHARS))
+
+
+def _with_check(body):
+    return body + _check_chars(body)
+
+
+def _check_chars(body):
+    number = int.from_bytes(_mac(CHECK_SALT, body.encode())[:8], "big")
+    chars = []
+    for _ in range(CHECK_CHARS):
+        number, digit = divmod(number, len(VALID_KEY_CHARS))
+        chars.append(VALID_KEY_CHARS[digit])
+    return "".join(chars)
+
+
+def is_well_formed(value):
+    """Return True if ``value`` has the shape of an id: 32 characters of [a-z0-9]."""
     return isinstance(value, str) and SESSION_ID_RE.fullmatch(value) is not None
 
 
-def session_digest(session_id):
+def is_valid_session_id(value):
+    """Return True if ``value`` is an id this server issued (it may have ended since)."""
+    if not is_well_formed(value):
+        return False
+    body, check = value[:-CHECK_CHARS], value[-CHECK_CHARS:]
+    return hmac.compare_digest(_check_chars(body), check)
+
+
+def session_name(session_id):
     """
-    Return the keyed hash that names a session in Redis.
+    Return the name under which Redis knows the session ``session_id``.
 
-    HMAC-SHA256 under a key derived from SECRET_KEY, truncated to 128 bits: a
-    Redis dump, replica or MONITOR stream shows no value usable as a cookie.
-    The same value as Django's salted_hmac(DIGEST_SALT, session_id, "sha256"),
-    without deriving the key again on every request.
+    A 4-hex-digit tag of the id's slot characters, then HMAC-SHA256 of the id
+    under a key derived from SECRET_KEY, cut to 128 bits. A Redis dump, a
+    replica or MONITOR output shows no value usable as a cookie.
     """
-    key = _derived_key(DIGEST_SALT, settings.SECRET_KEY)
-    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()[:32]
+    digest = _mac(DIGEST_SALT, session_id.encode()).hex()[:32]
+    return _slot_tag(session_id[:SLOT_CHARS]) + digest
 
 
-@functools.lru_cache(maxsize=8)
-def _derived_key(salt, secret):
-    return hashlib.sha256(salt.encode() + secret.encode()).digest()
+@functools.lru_cache(maxsize=64 * 1024)
+def _slot_tag(slot_chars):
+    return _mac(TAG_SALT, slot_chars.encode()).hex()[:4]
 
 
-def session_redis_key(digest):
-    return f"{key_prefix()}s:{digest}"
+def session_redis_key(name):
+    """Return the Redis key of the session named ``name`` (see session_name())."""
+    return f"{key_prefix()}s:{{{name[:4]}}}{name[4:]}"
 
 
 def user_index_key(user_id):
     return f"{key_prefix()}u:{user_id}"
 
 
-def session_handle(digest):
+def session_handle(name):
     """Return an opaque, stable id for a session that is safe to show or log."""
-    return salted_hmac(HANDLE_SALT, digest, algorithm="sha256").hexdigest()[:16]
+    return _mac(HANDLE_SALT, name.encode()).hex()[:16]
+
+
+def field_mac(name, field, value):
+    """
+    Return the tag that binds ``value`` to ``field`` of the session ``name``.
+
+    A hash copied to another session's key, or a value edited in Redis, no
+    longer matches its tag.
+    """
+    key = _derived_key(FIELD_SALT, settings.SECRET_KEY)
+    message = name.encode() + b"\0" + field.encode() + b"\0" + value
+    return hashlib.blake2b(message, key=key, digest_size=FIELD_MAC_BYTES).digest()
+
+
+def seal_successor(session_id, new_id):
+    """Return ``new_id`` encrypted so that only a holder of ``session_id`` can read it."""
+    return bytes(a ^ b for a, b in zip(new_id.encode(), _mac(SUCCESSOR_SALT, session_id.encode())))
+
+
+def open_successor(session_id, sealed):
+    """Return the id sealed by seal_successor() for ``session_id``, or None if it is not one."""
+    if len(sealed) != 32:
+        return None
+    new_id = bytes(a ^ b for a, b in zip(sealed, _mac(SUCCESSOR_SALT, session_id.encode())))
+    new_id = new_id.decode("latin-1")
+    return new_id if is_valid_session_id(new_id) else None
+
+
+def _mac(salt, message):
+    # HMAC-SHA256 under a key derived from SECRET_KEY, as Django's salted_hmac,
+    # without deriving the key again on every request.
+    return hmac.new(_derived_key(salt, settings.SECRET_KEY), message, hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=16)
+def _derived_key(salt, secret):
+    return hashlib.sha256(salt.encode() + secret.encode()).digest()
 
 
 # Fields of a session hash: one per top-level session key, then metadata.
 DATA_PREFIX = "d:"
-CREATED_FIELD = "m:created"
-ISSUED_FIELD = "m:issued"
-RETIRED_FIELD = "m:retired"
-PREVIOUS_FIELD = "m:prev"
-SEEN_FIELD = "m:seen"
-IDLE_FIELD = "m:idle"
+CREATED_FIELD = "m:created"  # ms, Redis's clock: the first login of the session
+DEADLINE_FIELD = "m:deadline"  # ms: the absolute timeout, fixed when the session began
+ISSUED_FIELD = "m:issued"  # ms: when this id was issued (a renewal is due after it)
+SEEN_FIELD = "m:seen"  # ms: last active, refreshed by reads at most once a minute
+IDLE_FIELD = "m:idle"  # ms each read slides the TTL back to; 0 for a fixed expiry
+VERSION_FIELD = "m:ver"  # counts the writes, so that a move can tell it missed one
+PREVIOUS_FIELD = "m:prev"  # the name of the id this one replaced, while that lives
+NEXT_FIELD = "m:next"  # on a replaced id in its grace period: the sealed new id
 USER_FIELD = "m:uid"
 IP_FIELD = "m:ip"
 AGENT_FIELD = "m:ua"

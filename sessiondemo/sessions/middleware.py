@@ -16,6 +16,7 @@ from sessiondemo.responses import service_unavailable, too_many_requests
 
 from . import conf
 from .exceptions import SessionStoreUnavailable
+from .keys import is_well_formed
 
 security_logger = logging.getLogger("django.security.sessiondemo.sessions")
 
@@ -29,7 +30,7 @@ class TooManyUnknownIds(Exception):
 
 
 def count_unknown_id(request):
-    """Count an unknown session id from this client; raise TooManyUnknownIds past the limit."""
+    """Count a session id this server never issued; raise TooManyUnknownIds past the limit."""
     ip = client_ip(request)
     counter = throttle.Counter(
         f"unknown-ids:{ip}", limit=conf.unknown_ids_per_minute(), window=60
@@ -50,13 +51,18 @@ class SessionMiddleware(DjangoSessionMiddleware):
     Django's session middleware, with these additions.
 
     A session store outage becomes a 503 page wherever the session is touched;
-    a client that keeps sending unknown session ids gets 429; a session whose
-    id is older than SESSION_REDIS_RENEW_AFTER moves to a new id; and a
-    response that read or wrote the session is never stored by a cache.
+    a client that keeps sending session ids this server never issued gets 429
+    (an id it issued that has ended since is only a stale cookie: the response
+    deletes it); a session whose id is older than SESSION_REDIS_RENEW_AFTER
+    moves to a new id; and a response that read or wrote the session is never
+    stored by a cache.
     """
 
     def process_request(self, request):
-        super().process_request(request)
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        # A cookie that is not even shaped like an id is no cookie at all (and
+        # the response deletes it); checking more than its shape is the store's job.
+        request.session = self.SessionStore(session_key if is_well_formed(session_key) else None)
         request.session.on_unknown_id = functools.partial(count_unknown_id, request)
 
     def process_exception(self, request, exception):

@@ -1,7 +1,9 @@
 """
 Lua scripts that make each session write atomic inside Redis.
 
-Every script touches exactly one key, so each runs on one Redis Cluster slot.
+Every script touches one key, or two keys of one Redis Cluster slot (MOVE: a
+session and its new id, which keys.successor_id() keeps on the old id's slot),
+so each runs on one slot.
 They are sent with EVALSHA; a server that has lost its script cache (restart,
 failover, SCRIPT FLUSH) answers NOSCRIPT and the command is sent again with
 EVAL, which also caches the script.
@@ -17,107 +19,189 @@ from typing import NamedTuple
 
 from redis.exceptions import NoScriptError
 
-# KEYS[1] session hash. ARGV: now (epoch seconds), the "last active" refresh
-# interval (s), the absolute age limit (s). Returns the hash's fields and
-# values; slides its TTL by its m:idle; refreshes m:seen at most once per
-# interval. A session past its absolute age is deleted, and the reply is then
-# {"m:ended", "absolute", "m:uid", <user id>}.
-LOAD = """#!lua flags=allow-oom
+# Redis's clock, in epoch milliseconds: every time the engine stores or
+# judges (login, last active, the absolute timeout) is Redis's, so that app
+# servers whose clocks disagree cannot stretch a timeout.
+NOW = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function ms(n) return string.format('%.0f', n) end
+"""
+
+# KEYS[1] session hash. ARGV: the "last active" refresh interval (ms), the
+# absolute age limit (ms). Returns the hash's fields and values, then "m:now"
+# and Redis's time. Slides the TTL by m:idle and refreshes m:seen at most once
+# per interval. A session past its absolute timeout (the earlier of m:deadline
+# and m:created plus the limit) is deleted, and the reply is then {"m:ended",
+# "absolute", "m:uid", <user id>}. A replaced id (m:next) is returned as it is:
+# it neither slides nor refreshes.
+LOAD = "#!lua flags=allow-oom" + NOW + """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return fields end
 local meta = {}
 for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, 2) == 'm:' then meta[fields[i]] = fields[i + 1] end
 end
-local now = tonumber(ARGV[1])
-local left_ms = (tonumber(meta['m:created'] or ARGV[1]) + tonumber(ARGV[3]) - now) * 1000
-if left_ms <= 0 then
+fields[#fields + 1] = 'm:now'
+fields[#fields + 1] = ms(now)
+if meta['m:next'] then return fields end
+local created = tonumber(meta['m:created'] or '0')
+local ends = math.min(tonumber(meta['m:deadline'] or '0'), created + tonumber(ARGV[2]))
+if ends <= now then
   redis.call('DEL', KEYS[1])
   return {'m:ended', 'absolute', 'm:uid', meta['m:uid'] or ''}
 end
-if now - tonumber(meta['m:seen'] or '0') >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'm:seen', ARGV[1])
+if now - tonumber(meta['m:seen'] or '0') >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'm:seen', ms(now))
 end
-local idle_ms = tonumber(meta['m:idle'] or '0')
-if idle_ms > 0 and not meta['m:retired'] then
-  redis.call('PEXPIRE', KEYS[1], math.floor(math.min(idle_ms, left_ms)))
-end
+local idle = tonumber(meta['m:idle'] or '0')
+if idle > 0 then redis.call('PEXPIRE', KEYS[1], ms(math.min(idle, ends - now))) end
 return fields
 """
 
-# KEYS[1] session hash. ARGV: mode ("create" | "update" | "replace"), ttl in
-# ms, the number n of fields to set, n field/value pairs, then fields to delete.
-# Returns {1, previous owner} on success, {0} if "create" found the key taken,
-# {-1} if "update" or "replace" found it gone (a logout or a revocation
-# deleted it meanwhile).
-SAVE = """#!lua
-local exists = redis.call('EXISTS', KEYS[1])
+# KEYS[1] session hash. ARGV: mode ("create" | "update" | "replace"), TTL in
+# ms, the absolute age limit in ms, the number n of fields to set, n
+# field/value pairs, then fields to delete. "create" starts a session: its
+# login time, absolute deadline and the other times from Redis's clock.
+# Returns {1, previous owner, version} on success; {0} if "create" found the
+# key taken; {-1} if "update" or "replace" found the session gone (ended
+# meanwhile, or past its absolute timeout: then it ends now); {-2, sealed new
+# id} if the id has been replaced (renewed) meanwhile.
+SAVE = "#!lua" + NOW + """
 local mode = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local nset = tonumber(ARGV[4])
+local exists = redis.call('EXISTS', KEYS[1])
 if mode == 'create' then
   if exists == 1 then return {0} end
-elseif exists == 0 then
+  local deadline = now + limit
+  redis.call('HSET', KEYS[1], 'm:created', ms(now), 'm:deadline', ms(deadline),
+    'm:issued', ms(now), 'm:seen', ms(now), 'm:ver', '1', unpack(ARGV, 5, 4 + 2 * nset))
+  redis.call('PEXPIRE', KEYS[1], ms(math.min(ttl, limit)))
+  return {1, '', 1}
+end
+if exists == 0 then return {-1} end
+local meta = redis.call('HMGET', KEYS[1], 'm:next', 'm:uid', 'm:created', 'm:deadline')
+if meta[1] then return {-2, meta[1]} end
+local ends = math.min(tonumber(meta[4] or '0'), tonumber(meta[3] or '0') + limit)
+if ends <= now then
+  redis.call('DEL', KEYS[1])
   return {-1}
 end
--- Every read before the first write: a script that fails midway keeps its
--- earlier writes, and a hash must never be left without its TTL.
-local previous_owner = redis.call('HGET', KEYS[1], 'm:uid') or ''
-local retired = redis.call('HEXISTS', KEYS[1], 'm:retired') == 1
+-- Every read before the first write.
 local stale = {}
 if mode == 'replace' then
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
     if string.sub(field, 1, 2) == 'd:' then stale[#stale + 1] = field end
   end
 end
-local nset = tonumber(ARGV[3])
-local first_del = 4 + 2 * nset
-for i = first_del, #ARGV do stale[#stale + 1] = ARGV[i] end
-if nset > 0 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * nset))
-end
--- A retired id keeps its short grace period, whatever a late save asks.
-if not retired then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+for i = 5 + 2 * nset, #ARGV do stale[#stale + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], 'm:seen', ms(now), unpack(ARGV, 5, 4 + 2 * nset))
 if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
-return {1, previous_owner}
+local version = redis.call('HINCRBY', KEYS[1], 'm:ver', 1)
+redis.call('PEXPIRE', KEYS[1], ms(math.min(ttl, ends - now)))
+return {1, meta[2] or '', version}
 """
 
-# KEYS[1] session hash whose id was renewed. ARGV: grace in ms. Let it live
-# only that long, no longer sliding with use, and return its owner. An id
-# retired already keeps the grace it has.
-RETIRE = """#!lua
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if redis.call('HEXISTS', KEYS[1], 'm:retired') == 1 then
-  return redis.call('HGET', KEYS[1], 'm:uid')
+# KEYS[1] the session's current key, KEYS[2] the key of its new id (the same
+# slot: see keys.successor_id()). ARGV: the version the caller loaded, "1" to
+# continue the session (re-authentication, a password change, a renewal: the
+# old id must still be live, and the login time and absolute deadline carry
+# over) or "0" to start anew (a login: a new absolute timeout, and an old id
+# that is gone is no obstacle), the grace in ms during which the old id keeps
+# working (0: it ends now), the sealed new id for that grace, the TTL in ms,
+# the absolute age limit in ms, the number n of fields, n field/value pairs
+# (the whole session, as the caller has it). Returns {1, owner} on success;
+# {0} if the new key is taken; {-1} if a continued session is gone; {-2,
+# sealed id} if the old id has been replaced meanwhile; {-3} if the session
+# was written since the caller loaded it (load it again and retry).
+MOVE = "#!lua" + NOW + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
+local limit = tonumber(ARGV[6])
+local old = redis.call('HMGET', KEYS[1], 'm:ver', 'm:next', 'm:created', 'm:deadline', 'm:uid')
+local live = old[1] ~= false
+if old[2] then return {-2, old[2]} end
+if live and old[1] ~= ARGV[1] then return {-3} end
+local created, deadline = now, now + limit
+if ARGV[2] == '1' then
+  if not live then return {-1} end
+  created, deadline = tonumber(old[3] or '0'), tonumber(old[4] or '0')
 end
-redis.call('HSET', KEYS[1], 'm:retired', '1', 'm:idle', '0')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return redis.call('HGET', KEYS[1], 'm:uid')
+local ends = math.min(deadline, created + limit)
+if ends <= now then
+  redis.call('DEL', KEYS[1])
+  return {-1}
+end
+local nset = tonumber(ARGV[7])
+redis.call('HSET', KEYS[2], 'm:created', ms(created), 'm:deadline', ms(deadline),
+  'm:issued', ms(now), 'm:seen', ms(now), 'm:ver', '1', unpack(ARGV, 8, 7 + 2 * nset))
+redis.call('PEXPIRE', KEYS[2], ms(math.min(tonumber(ARGV[5]), ends - now)))
+if live then
+  redis.call('DEL', KEYS[1])
+  local grace = tonumber(ARGV[3])
+  if grace > 0 then
+    redis.call('HSET', KEYS[1], 'm:next', ARGV[4], 'm:uid', old[5] or '')
+    redis.call('PEXPIRE', KEYS[1], ms(math.min(grace, ends - now)))
+  end
+end
+return {1, old[5] or ''}
 """
 
-# KEYS[1] session hash. Delete it and return the user id it belonged to.
-DELETE_BODY = """
-local uid = redis.call('HGET', KEYS[1], 'm:uid')
+# KEYS[1] a session hash (or an id in its grace period) that a user's index
+# names. ARGV: the user's id. Delete it if it is theirs; return {1, the id it
+# replaced (m:prev), if any, and whether it is a session (0 for an id in its
+# grace period)} if so, {0} otherwise.
+DELETE_OWNED = """#!lua flags=allow-oom
+local meta = redis.call('HMGET', KEYS[1], 'm:uid', 'm:prev', 'm:next')
+if meta[1] ~= ARGV[1] then return {0} end
 redis.call('DEL', KEYS[1])
-return uid
+return {1, meta[2] or '', meta[3] and 0 or 1}
 """
-DELETE = "#!lua flags=allow-oom" + DELETE_BODY
-# The same, for the id a save moves away from: refused with the save on a
-# full Redis, so that the session is neither moved nor lost.
-DELETE_MOVED = "#!lua" + DELETE_BODY
 
-# KEYS[1] user index (sorted set of session digests scored by the latest time
-# each session can live to, in epoch ms). ARGV: now in ms, the most sessions
-# the user may have (0: no limit), then the score and digest to file. Drops
-# expired members and lets the index expire with its last session. Returns 1
-# if the index holds more members than the limit: some may be sessions that
-# ended early (idle timeout), which only the caller can tell, across keys.
-INDEX_ADD = """#!lua
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], last[2])
-local limit = tonumber(ARGV[2])
+# KEYS[1] user index: a sorted set of session names scored by when each was
+# filed (Redis's clock, ms). ARGV: the most sessions the user may have (0: no
+# limit), how long an entry can outlive its filing (the absolute age limit
+# plus a margin, ms), the name to file. Drops entries past that horizon and
+# lets the index expire that long after its newest entry. Returns 1 if the
+# index holds more entries than the limit: some may be of sessions that ended
+# early (logout, idle timeout), which only the caller can tell, across keys.
+INDEX_ADD = "#!lua" + NOW + """
+local horizon = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ms(now - horizon))
+redis.call('ZADD', KEYS[1], ms(now), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ms(horizon))
+local limit = tonumber(ARGV[1])
 if limit > 0 and redis.call('ZCARD', KEYS[1]) > limit then return 1 end
 return 0
+"""
+
+# KEYS[1] user index. ARGV: the horizon (ms) as for INDEX_ADD. Drops entries
+# past it; returns Redis's time, the number n of entries dropped, their n
+# names, then every remaining entry and its score, oldest first.
+INDEX_READ = "#!lua flags=allow-oom" + NOW + """
+local cut = '(' .. ms(now - tonumber(ARGV[1]))
+local dropped = redis.call('ZRANGE', KEYS[1], '-inf', cut, 'BYSCORE')
+if #dropped > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut) end
+local reply = {ms(now), #dropped}
+for _, name in ipairs(dropped) do reply[#reply + 1] = name end
+for _, item in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')) do
+  reply[#reply + 1] = item
+end
+return reply
+"""
+
+# KEYS[1] user index. ARGV: name/score pairs, as INDEX_READ returned them.
+# Drop each entry whose score is still the one read; returns how many.
+INDEX_PRUNE = """#!lua flags=allow-oom
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
 """
 
 SHAS = {}
@@ -129,7 +213,7 @@ def register(script):
     return script
 
 
-for _script in (LOAD, SAVE, DELETE, DELETE_MOVED, RETIRE, INDEX_ADD):
+for _script in (LOAD, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE):
     register(_script)
 
 

@@ -2,7 +2,7 @@
 
 from . import events, index
 from .connection import get_client, store_errors
-from .keys import session_digest, session_handle
+from .keys import is_valid_session_id, session_handle, session_name
 
 
 class UserSessionsMixin:
@@ -19,8 +19,8 @@ class UserSessionsMixin:
         """End the session of ``user_id`` whose handle is ``handle``; return whether one ended."""
         with store_errors():
             client = get_client()
-            digest = index.find_digest(client, user_id, handle)
-            ended = index.end_sessions(client, user_id, [digest]) if digest else []
+            name = index.find_name(client, user_id, handle)
+            ended = index.end_sessions(client, user_id, [name]) if name else []
         cls._log_ended(user_id, ended, reason)
         return bool(ended)
 
@@ -28,49 +28,42 @@ class UserSessionsMixin:
     def end_user_sessions(cls, user_id, *, keep=(), reason=events.ENDED_BY_USER):
         """End every session of ``user_id`` but those keyed ``keep`` (a key or keys); return how many."""
         keep = (keep,) if isinstance(keep, str) else keep
-        kept = {session_digest(key) for key in keep if key}
+        kept = {session_name(key) for key in keep if is_valid_session_id(key)}
         with store_errors():
             client = get_client()
-            digests = [d for d in index.user_digests(client, user_id) if d not in kept]
-            ended = index.end_sessions(client, user_id, digests)
+            names = [name for name in index.user_names(client, user_id) if name not in kept]
+            ended = index.end_sessions(client, user_id, names)
         cls._log_ended(user_id, ended, reason)
         return len(ended)
 
     def end_other_sessions(self, user_id, *, reason=events.ENDED_BY_USER):
         """End every session of ``user_id`` but this one; return how many."""
-        # An id this session just left ends with its next save, as a rotation, not here.
-        retired = self._retired[0] if self._retired else None
-        return self.end_user_sessions(user_id, keep=(self.session_key, retired), reason=reason)
+        # An id this session is leaving ends with its next save, as a rotation, not here.
+        leaving = self._move.old_key if self._move is not None else None
+        return self.end_user_sessions(user_id, keep=(self.session_key, leaving), reason=reason)
 
     @classmethod
     def end_all_sessions(cls, *, reason=events.ENDED_BY_COMMAND):
         """End every session in the store; return how many."""
 
-        def log_ended(user_id, digest):
-            events.log_event(
-                events.ENDED, reason=reason, user_id=user_id, session=session_handle(digest)
-            )
+        def log_ended(user_id, name):
+            events.log_event(events.ENDED, reason=reason, user_id=user_id, session=session_handle(name))
 
         with store_errors():
             return index.end_everything(get_client(), on_ended=log_ended)
 
     @staticmethod
-    def _log_ended(user_id, digests, reason):
-        for digest in digests:
-            events.log_event(
-                events.ENDED, reason=reason, user_id=user_id, session=session_handle(digest)
-            )
+    def _log_ended(user_id, names, reason):
+        for name in names:
+            events.log_event(events.ENDED, reason=reason, user_id=user_id, session=session_handle(name))
 
     @classmethod
     def clear_expired(cls):
         """Prune per-user index entries of sessions that have ended; Redis expires the rest."""
 
-        def log_pruned(user_id, digest):
+        def log_pruned(user_id, name):
             events.log_event(
-                events.PRUNED,
-                reason=events.ENDED_EXPIRED,
-                user_id=user_id,
-                session=session_handle(digest),
+                events.PRUNED, reason=events.ENDED_EXPIRED, user_id=user_id, session=session_handle(name)
             )
 
         with store_errors():

@@ -1,17 +1,16 @@
 """The test suite's shared client helpers: browsers, logins and the sessions they leave in Redis."""
 
 import itertools
-import time
+import json
 
 from django.conf import settings
 from django.test import Client
-from django.utils.crypto import get_random_string
 
-from sessiondemo.sessions.backend import VALID_KEY_CHARS
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import (
-    session_digest,
+    new_session_id,
     session_handle,
+    session_name,
     session_redis_key,
     user_index_key,
 )
@@ -93,22 +92,17 @@ def assert_unavailable(response):
 
 def issued_session_id():
     """Return an id of the kind the server issues, which no session has (yet)."""
-    return get_random_string(32, VALID_KEY_CHARS)
-
-
-def session_name(session_id):
-    """Return the name under which Redis knows the session ``session_id``."""
-    return session_digest(session_id)
+    return new_session_id()
 
 
 def redis_key(session_id):
     """Return the Redis key of the hash that holds ``session_id``'s session."""
-    return session_redis_key(session_digest(session_id))
+    return session_redis_key(session_name(session_id))
 
 
 def handle_of(session_id):
     """Return the public handle of ``session_id``, as pages and log records show it."""
-    return session_handle(session_digest(session_id))
+    return session_handle(session_name(session_id))
 
 
 def session_exists(redis, session_id):
@@ -117,7 +111,7 @@ def session_exists(redis, session_id):
 
 
 def indexed(redis, user):
-    """Return the session digests in ``user``'s index, as strings."""
+    """Return the session names in ``user``'s index, as strings."""
     return {d.decode() for d in redis.zrange(user_index_key(user.pk), 0, -1)}
 
 
@@ -129,18 +123,29 @@ def session_keys(redis):
 def make_renewal_due(redis, settings, session_id, *, after=600):
     """Turn on id renewal and make ``session_id`` look issued ``after`` + 1 s ago."""
     settings.SESSION_REDIS_RENEW_AFTER = after
-    past = f"{time.time() - after - 1:.3f}"
+    past = redis_ms(redis) - (after + 1) * 1000
     redis.hset(redis_key(session_id), mapping={"m:created": past, "m:issued": past})
 
 
 def redis_ms(redis):
-    """Return Redis's clock in epoch milliseconds."""
+    """Return Redis's clock in epoch milliseconds, the clock the engine keeps time by."""
     seconds, microseconds = redis.time()
     return seconds * 1000 + microseconds // 1000
 
 
-def write_session_value(redis, session_id, key, value):
-    """Set ``key`` of the session ``session_id`` in Redis as the site would."""
-    import json
+def file_long_ago(redis, user):
+    """Make every entry of ``user``'s index look filed before readers' margin, so that they may prune it."""
+    from sessiondemo.sessions.index import NEW_ENTRY_MARGIN_MS
 
-    redis.hset(redis_key(session_id), f"d:{key}", json.dumps(value))
+    key = user_index_key(user.pk)
+    entries = redis.zrange(key, 0, -1, withscores=True)
+    if entries:
+        redis.zadd(key, {name: score - NEW_ENTRY_MARGIN_MS - 1 for name, score in entries})
+
+
+def write_session_value(redis, session_id, key, value):
+    """Set ``key`` of the session ``session_id`` in Redis as the site would (JSON, bound to the session)."""
+    from sessiondemo.sessions.keys import field_mac
+
+    field, data = f"d:{key}", json.dumps(value).encode()
+    redis.hset(redis_key(session_id), field, field_mac(session_name(session_id), field, data) + data)

@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from sessiondemo.sessions.keys import new_session_id
 from sessiondemo.testing.redis_server import silent_redis
 from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import assert_unavailable, submit_login
@@ -45,7 +46,7 @@ def test_redis_down_means_503_then_recovery_without_restart(outage_client, user,
 
 
 def test_a_silent_redis_answers_503_within_the_timeout(outage_client):
-    outage_client.cookies[COOKIE] = "a" * 32
+    outage_client.cookies[COOKIE] = new_session_id()
     with silent_redis() as url, sessions_at(url):
         started = time.monotonic()
         response = outage_client.get("/profile/", secure=True)

@@ -39,10 +39,12 @@ APP_USER = "sessiondemo"
 APP_COMMANDS = [
     # The engine's scripts (EVALSHA; EVAL after NOSCRIPT on a fresh or restarted server).
     "evalsha", "eval",
-    # Session hashes: inside the load, save, retire and delete scripts; the session list.
-    "hgetall", "hget", "hmget", "hset", "hdel", "hkeys", "hexists", "exists", "del", "pexpire",
-    # Per-user indexes: the index script, the session list, ending sessions, clearsessions.
-    "zadd", "zrem", "zrange", "zcard", "zremrangebyscore", "pexpireat",
+    # Redis's clock, read inside the scripts: every time the engine keeps is Redis's.
+    "time",
+    # Session hashes: inside the load, save, move and delete scripts; the session list.
+    "hgetall", "hmget", "hset", "hdel", "hkeys", "hincrby", "exists", "del", "pexpire",
+    # Per-user indexes: the index scripts, the session list, ending sessions, clearsessions.
+    "zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore",
     # clearsessions and endsessions --all walk the prefix; endsessions unlinks.
     "scan", "unlink",
     # Login throttling counters (<prefix>t:*).

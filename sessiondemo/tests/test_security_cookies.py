@@ -23,7 +23,7 @@ from django.conf import settings
 from django.test import Client
 
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_digest
+from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.web import (
     NEW_PASSWORD,
     change_password,
@@ -147,7 +147,7 @@ def test_sec06_no_page_url_redirect_or_body_carries_the_session_id(user, passwor
         assert all(session_id not in value for _, value in response.items()), name
     # And the page that lists sessions shows handles, never the id or its digest.
     page = client.get("/accounts/sessions/", secure=True).text
-    assert session_digest(session_id) not in page
+    assert session_name(session_id) not in page
 
 
 # -- SEC-09: re-authentication rotates the id too --------------------------------

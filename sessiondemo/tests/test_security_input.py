@@ -183,7 +183,9 @@ SESSIONS = st.dictionaries(SESSION_KEYS, JSON_VALUES, max_size=6)
 
 
 def stored_fields(redis, session_key):
-    return redis.hgetall(redis_key(session_key))
+    """Return the session's hash, each data value without the tag that binds it to the session."""
+    fields = redis.hgetall(redis_key(session_key))
+    return {f: v[8:] if f.startswith(b"d:") else v for f, v in fields.items()}
 
 
 @PROPERTY

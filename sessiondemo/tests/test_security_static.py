@@ -25,8 +25,8 @@ from django.utils.crypto import get_random_string
 
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions.conf import key_prefix
-from sessiondemo.sessions.keys import session_digest, session_redis_key, user_index_key
-from sessiondemo.testing.web import log_in, redis_key
+from sessiondemo.sessions.keys import session_name, session_redis_key, user_index_key
+from sessiondemo.testing.web import handle_of, log_in, redis_key
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "sessiondemo" / "sessions"
@@ -93,22 +93,25 @@ def test_sec01_the_engine_imports_no_weak_randomness():
 
 
 def test_sec01_new_ids_come_only_from_get_random_string():
-    methods = functions(ENGINE / "backend.py")
-    generator = methods["SessionStore._get_new_session_key"]
-
-    calls = set(called_names(generator))
-
-    assert calls == {"get_random_string"}
+    assert set(called_names(functions(ENGINE / "backend.py")["SessionStore._get_new_session_key"])) == {
+        "new_session_id"
+    }
+    keys = functions(ENGINE / "keys.py")
+    # The random part of every id, fresh or a successor, is drawn by get_random_string;
+    # the rest is the slot characters it keeps and check characters derived from it.
+    assert set(called_names(keys["new_session_id"])) == {"_with_check", "get_random_string"}
+    assert set(called_names(keys["successor_id"])) == {"_with_check", "get_random_string"}
+    assert "get_random_string" not in set(called_names(keys["_with_check"]))
     # And get_random_string is Django's, which draws from secrets.choice.
-    assert "django.utils.crypto.get_random_string" in set(imported_modules(tree(ENGINE / "backend.py")))
+    assert "django.utils.crypto.get_random_string" in set(imported_modules(tree(ENGINE / "keys.py")))
     from django.utils import crypto
 
     assert "secrets.choice" in Path(crypto.__file__).read_text()
-    # Only that method mints ids: nothing else in the engine calls get_random_string.
+    # Only those two mint ids: nothing else in the engine calls get_random_string.
     for path in sorted(ENGINE.glob("*.py")):
         for name, node in functions(path).items():
             if "get_random_string" in set(called_names(node)):
-                assert (path.name, name) == ("backend.py", "SessionStore._get_new_session_key")
+                assert (path.name, name) in {("keys.py", "new_session_id"), ("keys.py", "successor_id")}
 
 
 # -- SEC-04: exact-key commands only on the request path ------------------------------
@@ -248,8 +251,8 @@ def test_sec04_session_index_and_counter_keys_live_in_disjoint_namespaces():
             assert a == b or not a.startswith(b)
     for _ in range(1000):
         session_id = get_random_string(32, string.ascii_lowercase + string.digits)
-        key = session_redis_key(session_digest(session_id))
-        assert re.fullmatch(rf"{re.escape(sessions)}[0-9a-f]{{32}}", key)
+        key = session_redis_key(session_name(session_id))
+        assert re.fullmatch(rf"{re.escape(sessions)}\{{[0-9a-f]{{4}}\}}[0-9a-f]{{32}}", key)
     assert user_index_key(42) == f"{indexes}42"
 
 
@@ -368,8 +371,10 @@ def test_sec42_a_forged_session_auth_hash_is_logged_under_django_security(passwo
     with caplog.at_level(logging.INFO, logger="django.security"):
         assert client.get("/profile/", secure=True).status_code == 302
 
+    # The forged fields fail the tags that bind them to mallory's session.
     [record] = [r for r in caplog.records if r.name.startswith("django.security")]
-    assert str(alice.pk) in record.getMessage()
+    assert "integrity" in record.getMessage()
+    assert handle_of(session_id) in record.getMessage()
     assert session_id not in record.getMessage()
 
 

@@ -7,20 +7,20 @@ expires). Time is moved by rewriting the session's own timestamps and TTLs in
 Redis, never by sleeping. See docs/security.md.
 """
 
-import time
-
 import pytest
 from django.conf import settings
 from django.test import Client
 
+from sessiondemo.sessions import index
 from sessiondemo.sessions.conf import key_prefix
-from sessiondemo.sessions.keys import session_digest, user_index_key
+from sessiondemo.sessions.keys import session_name, user_index_key
 from sessiondemo.testing.web import (
     NEW_PASSWORD,
     change_password,
     log_in,
     make_renewal_due,
     redis_key,
+    redis_ms,
 )
 
 pytestmark = pytest.mark.django_db
@@ -102,14 +102,14 @@ def test_sec18_a_session_past_its_absolute_age_ends_at_the_next_request(user, pa
     key = redis_key(session_id)
     absolute = settings.SESSION_REDIS_ABSOLUTE_AGE
     # Logged in ABS + 1 s ago, and active all along (the idle TTL is fresh).
-    redis.hset(key, "m:created", f"{time.time() - absolute - 1:.3f}")
+    redis.hset(key, "m:created", redis_ms(redis) - (absolute + 1) * 1000)
     assert redis.pttl(key) > 0
 
     response = client.get("/profile/", secure=True)
 
     assert_sent_to_login(response)
     assert redis.exists(key) == 0
-    assert redis.zscore(user_index_key(user.pk), session_digest(session_id)) is None
+    assert redis.zscore(user_index_key(user.pk), session_name(session_id)) is None
     assert response.cookies[COOKIE].value == ""
     assert_sent_to_login(replay(session_id).get("/profile/", secure=True))
 
@@ -120,7 +120,7 @@ def test_sec18_activity_never_carries_a_session_past_its_absolute_age(user, pass
     key = redis_key(session_id)
     absolute = settings.SESSION_REDIS_ABSOLUTE_AGE
     # 100 s of its absolute lifetime left: a request must not slide it further.
-    redis.hset(key, "m:created", f"{time.time() - absolute + 100:.3f}")
+    redis.hset(key, "m:created", redis_ms(redis) - (absolute - 100) * 1000)
 
     assert client.get("/profile/", secure=True).status_code == 200
     assert 0 < redis.pttl(key) <= 100_000
@@ -174,9 +174,10 @@ def test_sec19_a_due_session_gets_a_new_id_and_the_old_one_only_a_grace_period(u
     assert replay(old).get("/profile/", secure=True).status_code == 200
     # The new session keeps the login's creation time: renewal is no way
     # around the absolute age.
-    assert float(redis.hget(redis_key(new), "m:created")) < time.time() - RENEW_AFTER
-    assert redis.zscore(user_index_key(user.pk), session_digest(new)) is not None
-    assert redis.zscore(user_index_key(user.pk), session_digest(old)) is None
+    assert int(redis.hget(redis_key(new), "m:created")) < redis_ms(redis) - RENEW_AFTER * 1000
+    assert redis.zscore(user_index_key(user.pk), session_name(new)) is not None
+    # The old id stays filed for its grace period, so that ending the user's sessions ends it too.
+    assert redis.zscore(user_index_key(user.pk), session_name(old)) is not None
 
 
 def test_sec19_after_the_grace_period_the_old_id_is_worthless(user, password, redis, settings):
@@ -260,7 +261,7 @@ def test_sec20_after_a_full_flow_every_key_has_a_bounded_ttl(user, password, red
     assert all(key.startswith(key_prefix().encode()) for key in keys)
     longest = max(
         settings.SESSION_COOKIE_AGE,
-        settings.SESSION_REDIS_ABSOLUTE_AGE,
+        settings.SESSION_REDIS_ABSOLUTE_AGE + index.NEW_ENTRY_MARGIN_MS // 1000,
         settings.ACCOUNTS_LOGIN_COOL_OFF,
         settings.ACCOUNTS_LOGIN_FAILURE_WINDOW,
     )

@@ -8,7 +8,6 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import UpdateError
 
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import user_index_key
 from sessiondemo.testing.web import redis_key
 
 THREADS = 8
@@ -60,7 +59,7 @@ def test_a_save_after_a_delete_raises_update_error_and_does_not_resurrect(redis)
         session.save()
 
     assert redis.exists(redis_key(session_key)) == 0
-    assert redis.exists(user_index_key("42")) == 0
+    assert SessionStore.user_sessions("42") == []
 
 
 def test_saves_racing_a_delete_all_raise_update_error_and_the_session_stays_gone(redis):
@@ -84,7 +83,7 @@ def test_saves_racing_a_delete_all_raise_update_error_and_the_session_stays_gone
     run_in_threads(lambda i: writer(i) if i < THREADS else deleter(i), THREADS + 1)
 
     assert redis.exists(redis_key(session_key)) == 0
-    assert redis.exists(user_index_key("42")) == 0
+    assert SessionStore.user_sessions("42") == []
     assert SessionStore(session_key).load() == {}
 
 
@@ -130,5 +129,4 @@ def test_a_delete_amid_concurrent_writers_ends_the_session_for_good(redis):
     )
     assert results[:THREADS] == [expected] * THREADS
     assert redis.exists(redis_key(session_key)) == 0
-    SessionStore.clear_expired()
-    assert redis.exists(user_index_key("42")) == 0
+    assert SessionStore.user_sessions("42") == []

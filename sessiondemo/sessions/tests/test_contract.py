@@ -8,10 +8,10 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 
-from sessiondemo.sessions.backend import VALID_KEY_CHARS, SessionStore
-from sessiondemo.sessions.keys import session_digest, session_redis_key
+from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.sessions.keys import new_session_id
+from sessiondemo.testing.web import redis_key
 
 
 def run(scenario):
@@ -23,7 +23,8 @@ WELL_FORMED_UNKNOWN_KEY = "0123456789abcdefghijklmnopqrstuv"
 
 
 def unknown_key():
-    return get_random_string(32, VALID_KEY_CHARS)
+    """Return an id this server would issue, that no session has."""
+    return new_session_id()
 
 
 @pytest.fixture
@@ -443,11 +444,24 @@ def test_invalid_key_async(key):
     run(scenario)
 
 
+def test_session_key_valid_string_saved():
+    """Strings of length 8 and up are accepted and stored (Django's own contract)."""
+    session = SessionStore()
+    session._session_key = "12345678"
+
+    assert session.session_key == "12345678"
+
+
+def test_session_key_too_short_invalid():
+    session = SessionStore()
+    session._session_key = "1234567"
+
+    assert session.session_key is None
+
+
 @pytest.mark.parametrize(
     "key",
     [
-        "",
-        "1234567",
         "12345678",
         "someunknownkey",
         "a" * 31,
@@ -456,24 +470,23 @@ def test_invalid_key_async(key):
         "a" * 31 + "-",
         "a" * 31 + "\u00e9",
         "a" * 31 + "\n",
+        WELL_FORMED_UNKNOWN_KEY,
     ],
 )
-def test_session_key_outside_the_engine_format_is_rejected_without_a_round_trip(
-    key, redis, round_trips
-):
-    """Treat any key but ^[a-z0-9]{32}$ as no key at all (Django accepts 8+ characters)."""
-    redis.hset(session_redis_key(session_digest(key)), "d:cat", '"dog"')
+def test_a_key_this_server_did_not_issue_costs_redis_nothing(key, redis, round_trips):
+    """Answer any key but an id this engine issued (format and check characters) without Redis."""
+    redis.hset(redis_key(key), "d:cat", '"dog"')
 
     with round_trips() as log:
         session = SessionStore(key)
-        assert session.session_key is None
         assert session.get("cat") is None
+        assert session.session_key is None
         assert session.load() == {}
         assert session.exists(key) is False
         session.delete(key)
 
     assert len(log) == 0
-    assert redis.hget(session_redis_key(session_digest(key)), "d:cat") == b'"dog"'
+    assert redis.hget(redis_key(key), "d:cat") == b'"dog"'
 
 
 def test_session_key_valid_string_saved():
@@ -740,8 +753,12 @@ def test_bool(session):
     assert bool(session) is False
 
 
-def test_bool_of_a_rejected_key_is_false():
-    assert bool(SessionStore("12345678")) is False
+def test_bool_of_a_rejected_key_is_false_once_loaded():
+    session = SessionStore("12345678")
+
+    assert session.get("x") is None
+
+    assert bool(session) is False
 
 
 def test_bool_of_a_vanished_key_is_false_once_loaded():

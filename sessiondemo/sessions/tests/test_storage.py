@@ -11,10 +11,10 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-from sessiondemo.sessions import index
+from sessiondemo.sessions import index, scripts
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_digest, user_index_key
-from sessiondemo.testing.web import redis_key
+from sessiondemo.sessions.keys import field_mac, session_name, user_index_key
+from sessiondemo.testing.web import redis_key, redis_ms
 
 UNPICKLED = []
 
@@ -43,42 +43,51 @@ def loaded_session(session_key):
     return session
 
 
-def now_ms():
-    return int(time.time() * 1000)
-
-
 def data_fields(redis, session_key):
+    """Return the session's data fields as stored, less the tag that binds each to the session."""
     fields = redis.hgetall(redis_key(session_key))
-    return {k.decode()[2:]: v for k, v in fields.items() if k.startswith(b"d:")}
+    return {k.decode()[2:]: v[8:] for k, v in fields.items() if k.startswith(b"d:")}
+
+
+def write_field(redis, session_key, key, value):
+    """Write ``key`` = ``value`` (JSON) into the session as another request's save would."""
+    field = f"d:{key}"
+    redis.hset(redis_key(session_key), field, field_mac(session_name(session_key), field, value) + value)
 
 
 def test_a_session_is_one_hash_named_by_the_keyed_digest_of_its_id(redis):
     session = saved_session({"cat": "dog", "cart": {"items": [1, 2]}, "n": 3})
 
     key = redis_key(session.session_key)
-    assert key == "sd:s:" + session_digest(session.session_key)
+    name = session_name(session.session_key)
+    assert key == "sd:s:{" + name[:4] + "}" + name[4:]
     assert redis.keys("*") == [key.encode()]
     assert redis.type(key) == b"hash"
-    assert set(redis.hkeys(key)) == {b"d:cat", b"d:cart", b"d:n", b"m:created", b"m:seen", b"m:idle"}
+    assert set(redis.hkeys(key)) == {
+        b"d:cat", b"d:cart", b"d:n",
+        b"m:created", b"m:deadline", b"m:issued", b"m:seen", b"m:idle", b"m:ver",
+    }  # fmt: skip
     fields = data_fields(redis, session.session_key)
     values = {name: json.loads(raw) for name, raw in fields.items()}
     assert values == {"cat": "dog", "cart": {"items": [1, 2]}, "n": 3}
 
 
-def test_metadata_records_creation_and_last_save(redis):
-    before = time.time()
+def test_times_come_from_redis_and_the_absolute_deadline_is_fixed_at_creation(redis, settings):
+    before = redis_ms(redis)
     session = saved_session({"a": 1})
     key = redis_key(session.session_key)
-    created = float(redis.hget(key, "m:created"))
-    assert before - 1 <= created <= time.time() + 1
-    assert float(redis.hget(key, "m:seen")) == created
-    redis.hset(key, mapping={"m:created": "1000.000", "m:seen": "1000.000"})
+    created = int(redis.hget(key, "m:created"))
+    assert before <= created <= redis_ms(redis)
+    assert int(redis.hget(key, "m:seen")) == int(redis.hget(key, "m:issued")) == created
+    assert int(redis.hget(key, "m:deadline")) == created + settings.SESSION_REDIS_ABSOLUTE_AGE * 1000
+    earlier = str(created - 5000)
+    redis.hset(key, mapping={"m:created": earlier, "m:seen": earlier})
 
     session["a"] = 2
     session.save()
 
-    assert redis.hget(key, "m:created") == b"1000.000"
-    assert float(redis.hget(key, "m:seen")) >= before - 1
+    assert redis.hget(key, "m:created").decode() == earlier
+    assert int(redis.hget(key, "m:seen")) >= created
 
 
 def test_the_owner_of_a_logged_in_session_is_metadata(redis):
@@ -142,24 +151,22 @@ def test_a_save_pushes_the_expiry_back(redis):
     assert abs(redis.pttl(key) - session.get_expiry_age() * 1000) <= 2000
 
 
-def test_the_user_index_expires_with_the_users_last_expiring_session(redis):
-    sliding = saved_session({SESSION_KEY: "42"}, expiry=600)
-    fixed = saved_session({SESSION_KEY: "42"}, expiry=timedelta(seconds=300))
+def test_the_user_index_outlives_its_newest_entry_by_the_absolute_age_and_a_margin(redis, settings):
+    saved_session({SESSION_KEY: "42"}, expiry=600)
+    saved_session({SESSION_KEY: "42"}, expiry=timedelta(seconds=300))
     index_key = user_index_key("42")
 
-    # A fixed expiry is the session's end; a sliding one can last until the absolute age.
-    fixed_score = redis.zscore(index_key, session_digest(fixed.session_key))
-    assert abs(fixed_score - redis.pexpiretime(redis_key(fixed.session_key))) <= 1000
-    sliding_score = redis.zscore(index_key, session_digest(sliding.session_key))
-    sliding_end = (time.time() + settings.SESSION_REDIS_ABSOLUTE_AGE) * 1000
-    assert abs(sliding_score - sliding_end) <= 2000
-    assert abs(redis.pexpiretime(index_key) - sliding_score) <= 1000
+    # No session filed then can be alive later than that (the absolute timeout is fixed at login).
+    horizon = settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 + index.NEW_ENTRY_MARGIN_MS
+    newest = max(score for _, score in redis.zrange(index_key, 0, -1, withscores=True))
+    assert abs(redis.pexpiretime(index_key) - (newest + horizon)) <= 1000
 
 
 def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
     session_key = saved_session({"a": 1, "b": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(redis_key(session_key), mapping={"d:a": "100", "d:other": '"planted"'})
+    write_field(redis, session_key, "a", b"100")
+    write_field(redis, session_key, "other", b'"planted"')
 
     session["b"] = 2
     with round_trips() as log:
@@ -172,7 +179,7 @@ def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
 def test_a_save_removes_only_the_keys_that_were_deleted(redis):
     session_key = saved_session({"a": 1, "b": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(redis_key(session_key), "d:other", '"planted"')
+    write_field(redis, session_key, "other", b'"planted"')
 
     del session["a"]
     session.save()
@@ -183,7 +190,7 @@ def test_a_save_removes_only_the_keys_that_were_deleted(redis):
 def test_a_save_without_changes_rewrites_no_key(redis):
     session_key = saved_session({"a": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(redis_key(session_key), "d:a", "100")
+    write_field(redis, session_key, "a", b"100")
 
     session.save()
 
@@ -214,14 +221,15 @@ def test_clear_then_save_replaces_every_data_field(redis):
     session.save()
 
     assert data_fields(redis, session_key) == {"new": b"1"}
-    assert set(redis.hkeys(redis_key(session_key))) == {b"d:new", b"m:created", b"m:seen", b"m:idle"}
+    assert {k for k in redis.hkeys(redis_key(session_key)) if not k.startswith(b"m:")} == {b"d:new"}
+    assert redis.hexists(redis_key(session_key), "m:uid") is False
     assert redis.exists(user_index_key("42")) == 0
 
 
 def test_clear_of_a_loaded_session_then_save_drops_keys_written_meanwhile(redis):
     session_key = saved_session({"a": 1}).session_key
     session = loaded_session(session_key)
-    redis.hset(redis_key(session_key), "d:other", '"planted"')
+    write_field(redis, session_key, "other", b'"planted"')
 
     session.clear()
     session["new"] = 1
@@ -264,7 +272,7 @@ def test_a_cycled_key_found_taken_at_save_is_drawn_again(redis):
     session = saved_session({"a": 1})
     session.cycle_key()
     taken = session.session_key
-    redis.hset(redis_key(taken), "d:owner", '"someone else"')
+    write_field(redis, taken, "owner", b'"someone else"')
 
     session.save()
 
@@ -274,12 +282,13 @@ def test_a_cycled_key_found_taken_at_save_is_drawn_again(redis):
 
 
 def test_a_logged_in_session_is_filed_under_its_user(redis):
+    before = redis_ms(redis)
     session = saved_session({SESSION_KEY: "42"})
 
-    score = redis.zscore(user_index_key("42"), session_digest(session.session_key))
+    score = redis.zscore(user_index_key("42"), session_name(session.session_key))
 
-    # Scored by the latest it can live to: a sliding session, the absolute age.
-    assert abs(score - (now_ms() + settings.SESSION_REDIS_ABSOLUTE_AGE * 1000)) <= 2000
+    # Scored by when it was filed, by Redis's clock.
+    assert before <= score <= redis_ms(redis)
 
 
 def test_an_anonymous_session_is_filed_nowhere(redis):
@@ -288,28 +297,42 @@ def test_an_anonymous_session_is_filed_nowhere(redis):
     assert redis.keys("sd:u:*") == []
 
 
-def test_deleting_a_session_drops_it_from_its_users_index(redis):
-    first = saved_session({SESSION_KEY: "42"})
+def test_deleting_a_loaded_session_drops_it_from_its_users_index(redis):
+    first = loaded_session(saved_session({SESSION_KEY: "42"}).session_key)
     second = saved_session({SESSION_KEY: "42"})
     index_key = user_index_key("42")
 
     first.delete()
-    assert redis.zrange(index_key, 0, -1) == [session_digest(second.session_key).encode()]
+    assert redis.zrange(index_key, 0, -1) == [session_name(second.session_key).encode()]
 
-    SessionStore().delete(second.session_key)
-    assert redis.exists(index_key) == 0
+    loaded_session(second.session_key).delete()
     assert redis.dbsize() == 0
+
+
+def test_a_session_deleted_by_id_leaves_the_listing_at_once_and_the_index_once_surely_gone(redis):
+    first = saved_session({SESSION_KEY: "42"})
+    second = saved_session({SESSION_KEY: "42"})
+    index_key = user_index_key("42")
+
+    # Whose session it was is unknown without a read: readers drop the entry instead.
+    SessionStore().delete(first.session_key)
+
+    assert [info.name for info in SessionStore.user_sessions("42")] == [session_name(second.session_key)]
+    assert redis.zcard(index_key) == 2
+    redis.zadd(index_key, {session_name(first.session_key): redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1})
+    SessionStore.user_sessions("42")
+    assert redis.zrange(index_key, 0, -1) == [session_name(second.session_key).encode()]
 
 
 def test_a_session_that_changes_user_moves_its_index_entry(redis):
     session = saved_session({SESSION_KEY: "1"})
-    digest = session_digest(session.session_key)
+    name = session_name(session.session_key)
 
     session[SESSION_KEY] = "2"
     session.save()
 
     assert redis.exists(user_index_key("1")) == 0
-    assert redis.zrange(user_index_key("2"), 0, -1) == [digest.encode()]
+    assert redis.zrange(user_index_key("2"), 0, -1) == [name.encode()]
     assert redis.hget(redis_key(session.session_key), "m:uid") == b"2"
 
 
@@ -322,7 +345,7 @@ def test_end_user_sessions_ends_every_other_session_of_the_user(redis):
     assert kept.exists(kept.session_key) is True
     assert stranger.exists(stranger.session_key) is True
     assert [s.exists(s.session_key) for s in others] == [False, False]
-    assert redis.zrange(user_index_key("7"), 0, -1) == [session_digest(kept.session_key).encode()]
+    assert redis.zrange(user_index_key("7"), 0, -1) == [session_name(kept.session_key).encode()]
     for session in others:
         session["a"] = 1
         with pytest.raises(UpdateError):
@@ -340,27 +363,49 @@ def test_end_user_sessions_without_keep_ends_them_all(redis):
     assert [s.exists(s.session_key) for s in sessions] == [False, False]
 
 
-def test_clear_expired_prunes_index_entries_of_ended_sessions_and_is_idempotent(redis):
+def test_clear_expired_prunes_entries_of_ended_sessions_filed_before_the_margin(redis):
     live = saved_session({SESSION_KEY: "1"})
     vanished = saved_session({SESSION_KEY: "1"})
     redis.delete(redis_key(vanished.session_key))
-    redis.zadd(user_index_key("1"), {"e" * 32: now_ms() - 60_000})
-    redis.zadd(user_index_key("2"), {"f" * 32: now_ms() + 60_000})
+    old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
+    redis.zadd(user_index_key("1"), {session_name(vanished.session_key): old, "e" * 36: old})
+    redis.zadd(user_index_key("2"), {"f" * 36: old})
 
     report = SessionStore.clear_expired()
 
     assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (2, 3, 1)
     assert "pruned 3" in str(report)
-    assert redis.zrange(user_index_key("1"), 0, -1) == [session_digest(live.session_key).encode()]
+    assert redis.zrange(user_index_key("1"), 0, -1) == [session_name(live.session_key).encode()]
     assert redis.exists(user_index_key("2")) == 0
     assert live.exists(live.session_key) is True
     again = SessionStore.clear_expired()
     assert (again.indexes_scanned, again.entries_pruned, again.indexes_removed) == (1, 0, 0)
 
 
+def test_clear_expired_leaves_entries_filed_within_the_margin(redis):
+    # An entry may reach its index before its session reaches Redis (another
+    # Cluster node): a reader that saw the session missing must not drop it.
+    redis.zadd(user_index_key("1"), {"e" * 36: redis_ms(redis) - 1000})
+
+    report = SessionStore.clear_expired()
+
+    assert report.entries_pruned == 0
+    assert redis.zrange(user_index_key("1"), 0, -1) == [b"e" * 36]
+
+
+def test_entries_past_the_horizon_are_dropped_whenever_the_index_is_read(redis, settings):
+    user = "9"
+    long_ago = redis_ms(redis) - settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 - index.NEW_ENTRY_MARGIN_MS - 1
+    redis.zadd(user_index_key(user), {"e" * 36: long_ago})
+    live = saved_session({SESSION_KEY: user})
+
+    assert redis.zrange(user_index_key(user), 0, -1) == [session_name(live.session_key).encode()]
+
+
 def test_clear_expired_reaches_every_index_across_scan_batches(redis):
+    old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
     for user_id in range(7):
-        redis.zadd(user_index_key(user_id), {"e" * 32: now_ms() + 60_000})
+        redis.zadd(user_index_key(user_id), {"e" * 36: old})
     redis.set("sd:u:not-an-index", "x")
 
     report = index.prune_all(redis, batch_size=2)
@@ -380,7 +425,7 @@ def test_saves_survive_a_script_flush(redis, round_trips):
     # An update leaves the user index alone: its score does not change.
     assert log.trips == [["EVALSHA"], ["EVAL"]]
     assert SessionStore(session.session_key).get("a") == 2
-    assert redis.zscore(user_index_key("42"), session_digest(session.session_key)) is not None
+    assert redis.zscore(user_index_key("42"), session_name(session.session_key)) is not None
     session["a"] = 3
     with round_trips() as log:
         session.save()
@@ -395,7 +440,7 @@ def test_creates_and_deletes_survive_a_script_flush(redis):
     redis.script_flush()
     session.delete()
 
-    assert redis.dbsize() == 0
+    assert redis.exists(redis_key(session.session_key)) == 0
 
 
 def test_load_costs_one_round_trip(round_trips):
@@ -437,7 +482,7 @@ def test_a_delete_of_a_loaded_session_costs_one_round_trip(redis, round_trips, d
         session.delete()
 
     assert len(log) == 1
-    assert redis.dbsize() == 0
+    assert redis.keys("sd:s:*") == []
 
 
 def test_cycle_key_of_a_loaded_session_costs_nothing_and_its_save_one(redis, round_trips):
@@ -455,7 +500,8 @@ def test_cycle_key_of_a_loaded_session_costs_nothing_and_its_save_one(redis, rou
     # The one round trip created the new hash and deleted the old one.
     assert redis.exists(redis_key(old_key)) == 0
     assert redis.exists(redis_key(session.session_key)) == 1
-    assert redis.zrange(user_index_key("42"), 0, -1) == [session_digest(session.session_key).encode()]
+    index_key = user_index_key("42")
+    assert session_name(session.session_key).encode() in redis.zrange(index_key, 0, -1)
 
 
 def test_exists_costs_one_round_trip(round_trips):
@@ -481,8 +527,6 @@ def test_an_invalid_key_costs_nothing(round_trips, key):
 
 
 def test_calls_queued_for_the_next_write_ride_in_its_round_trip(redis, round_trips):
-    from sessiondemo.sessions import scripts
-
     session = loaded_session(saved_session({"a": 1}).session_key)
     session.run_with_next_write([scripts.Command(("SET", "sd:t:marker", "1"))])
     session["a"] = 2
@@ -498,8 +542,6 @@ def test_calls_queued_for_the_next_write_ride_in_its_round_trip(redis, round_tri
 
 
 def test_calls_queued_without_a_write_are_sent_on_their_own(redis, round_trips):
-    from sessiondemo.sessions import scripts
-
     session = loaded_session(saved_session({"a": 1}).session_key)
     session.run_with_next_write([scripts.Command(("SET", "sd:t:marker", "1"))])
 
