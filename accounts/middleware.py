@@ -1,4 +1,4 @@
-"""Django's AuthenticationMiddleware, reporting sessions that name a user they cannot prove."""
+"""Django's AuthenticationMiddleware, reporting refused sessions; the 429 for throttled logins."""
 
 import logging
 
@@ -7,6 +7,10 @@ from django.contrib.auth.middleware import (
     AuthenticationMiddleware as DjangoAuthenticationMiddleware,
 )
 from django.utils.functional import SimpleLazyObject
+
+from sessiondemo.responses import too_many_requests
+
+from .throttling import LoginThrottled
 
 security_logger = logging.getLogger("django.security.sessiondemo.auth")
 
@@ -28,3 +32,18 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
     def process_request(self, request):
         super().process_request(request)
         request.user = SimpleLazyObject(lambda: get_user_reporting_refusals(request))
+
+
+class LoginThrottleMiddleware:
+    """Answer a password check that its account's or client's budget refused with the 429 page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, LoginThrottled):
+            return too_many_requests(request, exception.retry_after)
+        return None

@@ -9,10 +9,9 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, TemplateView
 
-from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import selectors, services, throttling
+from . import selectors, services
 from .forms import ReauthenticationForm, SignupForm
 
 
@@ -91,8 +90,6 @@ class SessionEndingView(LoginRequiredMixin, View):
     def post(self, request, *args, **kwargs):
         session = request.session
         if services.reauthentication_due(session=session):
-            if retry_after := throttling.login_blocked_for(request, request.user.get_username()):
-                return too_many_requests(request, retry_after)
             form = ReauthenticationForm(request.POST, request=request)
             if not form.is_valid():
                 return self.refuse(form)
