@@ -6,19 +6,31 @@ HTTPS) against the suite's real Redis and database, and asserts what the
 attacker gets: status codes, cookies, sessions and counters in Redis.
 """
 
+import logging
+import time
 import unicodedata
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 
 from accounts.models import User
+from accounts.services import AUTHENTICATED_AT_KEY
 from accounts.tests.factories import UserFactory
-from sessiondemo.testing.web import browser, session_keys
+from sessiondemo.testing.web import (
+    browser,
+    is_logged_in,
+    log_in,
+    redis_key,
+    session_exists,
+    session_keys,
+)
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.SESSION_COOKIE_NAME
 LOGINS = {"site": "/accounts/login/", "admin": "/admin/login/?next=/admin/"}
+END_OTHERS = "/accounts/sessions/others/end/"
 
 
 def attempt(client, username, password, *, url=LOGINS["site"], **extra):
@@ -51,6 +63,11 @@ def fail(username, times, *, url=LOGINS["site"]):
 def fullwidth(text):
     """Return ``text`` with its ASCII letters and digits in their fullwidth forms (NFKC undoes it)."""
     return "".join(chr(ord(c) - 0x21 + 0xFF01) if c.isascii() and c.isalnum() else c for c in text)
+
+
+def age_authentication(redis, session_id, seconds):
+    """Make the session's last password check ``seconds`` old."""
+    redis.hset(redis_key(session_id), f"d:{AUTHENTICATED_AT_KEY}", int(time.time()) - seconds)
 
 
 @pytest.fixture
@@ -140,3 +157,105 @@ def test_1_redis_holds_no_username_whatever_the_spelling(user, redis):
     keys = [unicodedata.normalize("NFKC", key.decode()).casefold() for key in redis.scan_iter()]
     assert keys
     assert not [key for key in keys if user.username in key or "nobody" in key]
+
+
+# -- 2. Every password check spends the same budgets --------------------------------------
+
+
+def stolen(session_id, **kwargs):
+    """Return a browser of the attacker's that carries ``session_id`` and nothing else."""
+    thief = browser(**kwargs)
+    thief.cookies[COOKIE] = session_id
+    return thief
+
+
+def change_password_at(client, url, old_password):
+    new = "a whole new passphrase 42"
+    return client.post(url, {"old_password": old_password, "new_password1": new, "new_password2": new}, secure=True)
+
+
+PASSWORD_CHANGES = {"site": "/accounts/password_change/", "admin": "/admin/password_change/"}
+
+
+@pytest.mark.parametrize("where", PASSWORD_CHANGES)
+def test_2_a_stolen_session_cannot_guess_the_old_password(staff, password, redis, where):
+    url = PASSWORD_CHANGES[where]
+    thief = stolen(log_in(browser(), staff, password))
+
+    statuses = [change_password_at(thief, url, f"guess {n}").status_code for n in range(limit() + 3)]
+
+    assert statuses == [200] * limit() + [429] * 3
+    assert_throttled(change_password_at(thief, url, password))
+    staff.refresh_from_db()
+    assert staff.check_password(password)
+
+
+def test_2_a_stolen_session_cannot_guess_the_password_to_end_the_owners_sessions(user, password, redis):
+    owner_laptop, owner_phone = browser(), browser()
+    laptop_id, phone_id = log_in(owner_laptop, user, password), log_in(owner_phone, user, password)
+    age_authentication(redis, laptop_id, settings.ACCOUNTS_REAUTHENTICATE_AFTER + 1)
+    thief = stolen(laptop_id)
+
+    statuses = [thief.post(END_OTHERS, {"password": f"guess {n}"}, secure=True).status_code for n in range(limit() + 3)]
+
+    assert statuses == [403] * limit() + [429] * 3
+    assert_throttled(thief.post(END_OTHERS, {"password": password}, secure=True))
+    assert session_exists(redis, phone_id)
+    assert is_logged_in(owner_phone)
+
+
+def test_2_every_password_check_spends_the_one_account_budget(staff, password, redis):
+    thief = stolen(log_in(browser(), staff, password))
+    age_authentication(redis, thief.cookies[COOKIE].value, settings.ACCOUNTS_REAUTHENTICATE_AFTER + 1)
+    checks = [
+        lambda n: attempt(browser(), staff.username, f"guess {n}"),
+        lambda n: attempt(browser(), staff.username, f"guess {n}", url=LOGINS["admin"]),
+        lambda n: change_password_at(thief, PASSWORD_CHANGES["site"], f"guess {n}"),
+        lambda n: change_password_at(thief, PASSWORD_CHANGES["admin"], f"guess {n}"),
+        lambda n: thief.post(END_OTHERS, {"password": f"guess {n}"}, secure=True),
+    ]
+    for n in range(limit()):
+        assert checks[n % len(checks)](n).status_code in (200, 403)
+
+    for check in checks:
+        assert_throttled(check(password))
+    staff.refresh_from_db()
+    assert staff.check_password(password)
+
+
+def test_2_old_password_guesses_spend_the_clients_ip_budget(password, redis, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT = 100
+    settings.ACCOUNTS_LOGIN_FAILURES_PER_IP = 5
+    victim, bystander = UserFactory(password=password), UserFactory(password=password)
+    thief = stolen(log_in(browser(), victim, password), ip="203.0.113.77")
+
+    for n in range(5):
+        assert change_password_at(thief, PASSWORD_CHANGES["site"], f"guess {n}").status_code == 200
+
+    assert_throttled(attempt(browser(ip="203.0.113.77"), bystander.username, password))
+    assert attempt(browser(ip="203.0.113.78"), bystander.username, password).status_code == 302
+
+
+def test_2_a_wrong_old_password_is_a_failed_login_to_the_signal_and_the_security_log(user, password, caplog):
+    failures = []
+
+    def record(sender, credentials, request=None, **kwargs):
+        failures.append((credentials, request))
+
+    user_login_failed.connect(record)
+    try:
+        thief = stolen(log_in(browser(), user, password))
+        with caplog.at_level(logging.WARNING, logger="django.security"):
+            for n in range(limit() + 2):
+                change_password_at(thief, PASSWORD_CHANGES["site"], f"guess {n}")
+    finally:
+        user_login_failed.disconnect(record)
+
+    assert len(failures) == limit()
+    for credentials, request in failures:
+        assert credentials["username"] == user.username
+        assert credentials["password"] != "guess 0" and "guess" not in credentials["password"]
+        assert request is not None and request.path == PASSWORD_CHANGES["site"]
+    locks = [r for r in caplog.records if r.name.startswith("django.security") and "locked" in r.getMessage()]
+    assert len(locks) == 1
+    assert user.username not in locks[0].getMessage() and "guess" not in locks[0].getMessage()
