@@ -12,7 +12,7 @@ from django.views.generic import CreateView, TemplateView
 from sessiondemo.sessions import events
 
 from . import selectors, services
-from .forms import ReauthenticationForm, SignupForm
+from .forms import AdminPasswordChangeForm, PasswordChangeForm, ReauthenticationForm, SignupForm
 
 
 @method_decorator(sensitive_post_parameters("password1", "password2"), name="dispatch")
@@ -37,7 +37,19 @@ class LogoutView(auth_views.LogoutView):
         return response
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordCheckView(auth_views.PasswordChangeView):
+    """Django's password change view, giving its form the request to check the old password as a login."""
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+class AdminPasswordChangeView(PasswordCheckView):
+    form_class = AdminPasswordChangeForm
+
+
+class PasswordChangeView(PasswordCheckView):
+    form_class = PasswordChangeForm
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form):
