@@ -7,16 +7,19 @@ attacker gets: status codes, cookies, sessions and counters in Redis.
 """
 
 import logging
+import threading
 import time
 import unicodedata
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.db import connections
 
 from accounts.models import User
 from accounts.services import AUTHENTICATED_AT_KEY
 from accounts.tests.factories import UserFactory
+from sessiondemo.testing.hashers import Gate, GatedMD5PasswordHasher
 from sessiondemo.testing.web import (
     browser,
     is_logged_in,
@@ -259,3 +262,102 @@ def test_2_a_wrong_old_password_is_a_failed_login_to_the_signal_and_the_security
     locks = [r for r in caplog.records if r.name.startswith("django.security") and "locked" in r.getMessage()]
     assert len(locks) == 1
     assert user.username not in locks[0].getMessage() and "guess" not in locks[0].getMessage()
+
+
+# -- 3. Reserve, then verify ------------------------------------------------------------------
+
+
+@pytest.fixture
+def gate(settings):
+    """Hold every password verification at a gate, so that parallel requests overlap for sure."""
+    settings.PASSWORD_HASHERS = ["sessiondemo.testing.hashers.GatedMD5PasswordHasher"]
+    GatedMD5PasswordHasher.gate = Gate()
+    yield GatedMD5PasswordHasher.gate
+    GatedMD5PasswordHasher.gate = None
+
+
+def in_parallel(gate, posts):
+    """Send ``posts`` (callables returning a response) from threads at once; return the status codes."""
+    start = threading.Barrier(len(posts))
+    statuses = [None] * len(posts)
+
+    def run(i):
+        try:
+            start.wait(gate.timeout)
+            statuses[i] = posts[i]().status_code
+        finally:
+            gate.finish()
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(posts))]
+    for thread in threads:
+        thread.start()
+    try:
+        gate.open_when_settled(len(posts))
+    finally:
+        for thread in threads:
+            thread.join(gate.timeout)
+    return statuses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_3_parallel_guesses_for_one_account_are_verified_no_more_than_the_limit(user, password, redis, gate):
+    clients = [browser() for _ in range(12)]
+    guesses = [f"guess {n}" for n in range(11)] + [password]
+    posts = [lambda c=c, g=g: attempt(c, user.username, g) for c, g in zip(clients, guesses)]
+
+    statuses = in_parallel(gate, posts)
+
+    assert gate.verified <= limit(), f"{gate.verified} verified: {statuses}"
+    assert statuses.count(429) == len(posts) - gate.verified, statuses
+    assert set(statuses) <= {200, 302, 429}, statuses
+    if 302 not in statuses:
+        assert session_keys(redis) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_3_parallel_guesses_from_one_address_are_verified_no_more_than_its_limit(password, redis, gate, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_PER_IP = 5
+    accounts = [UserFactory(password=password) for _ in range(12)]
+    posts = [lambda u=u: attempt(browser(ip="203.0.113.50"), u.username, "wrong") for u in accounts]
+
+    statuses = in_parallel(gate, posts)
+
+    assert gate.verified <= 5, f"{gate.verified} verified: {statuses}"
+    assert statuses.count(429) == len(posts) - gate.verified, statuses
+
+
+def test_3_a_check_refused_by_the_address_budget_leaves_the_accounts_budget_alone(user, password, redis, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_PER_IP = 10
+    attacker = "198.51.100.9"
+    for n in range(10):
+        assert_refused(attempt(browser(ip=attacker), f"guess{n}", "wrong"))
+    for _ in range(3 * limit()):
+        assert_throttled(attempt(browser(ip=attacker), user.username, "wrong"))
+
+    # The account's own budget is untouched: limit - 1 wrong guesses, then its owner gets in.
+    fail(user.username, limit() - 1)
+    assert attempt(browser(), user.username, password).status_code == 302
+
+
+def test_3_a_check_refused_by_the_accounts_budget_leaves_the_address_budget_alone(user, password, redis, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_PER_IP = 10
+    fail(user.username, limit())
+    for _ in range(3 * 10):
+        assert_throttled(attempt(browser(ip="198.51.100.9"), user.username, password))
+
+    for n in range(10):
+        assert_refused(attempt(browser(ip="198.51.100.9"), f"guess{n}", "wrong"))
+    assert_throttled(attempt(browser(ip="198.51.100.9"), f"guess{n + 1}", "wrong"))
+
+
+def test_3_every_counter_expires(user, password, redis):
+    fail(user.username, limit())
+    assert_throttled(attempt(browser(), user.username, password))
+    attempt(browser(), "nobody-by-that-name", "wrong")
+    log_in(browser(), UserFactory(password=password), password)
+
+    counters = list(redis.scan_iter("sd:t:*"))
+    assert counters
+    for key in counters:
+        assert 0 < redis.ttl(key) <= max(settings.ACCOUNTS_LOGIN_COOL_OFF, settings.ACCOUNTS_LOGIN_FAILURE_WINDOW)
