@@ -2,7 +2,10 @@
 Password-check throttling: failures counted per account and per client IP in Redis.
 
 Every password the site checks goes through accounts.backends, which calls
-start() before verifying it. An account is locked for ACCOUNTS_LOGIN_COOL_OFF
+start() before verifying it: that reserves an attempt on each budget in one
+step (refused at the limit), so that parallel checks can never verify more
+passwords than the limit. A right password gives its attempts back; a wrong
+one keeps them as the failure. An account is locked for ACCOUNTS_LOGIN_COOL_OFF
 seconds once it reaches ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT failures within
 ACCOUNTS_LOGIN_FAILURE_WINDOW, and so is a client IP at
 ACCOUNTS_LOGIN_FAILURES_PER_IP failures across accounts. A locked check is
@@ -56,40 +59,45 @@ def _ip_counter(ip):
 
 
 class Attempt:
-    """One password check, counted against its account and, with a request, its client."""
+    """One password check, holding an attempt reserved on each of its counters."""
 
-    def __init__(self, request, user, username):
-        self.ip = client_ip(request) if request is not None else None
-        self.account = _account_counter(user, username)
-        self.counters = [self.account] + ([_ip_counter(self.ip)] if self.ip is not None else [])
-        self.account_failures = 0
-
-    def check(self):
-        """Raise LoginThrottled if the account or the client is locked."""
-        blocked_for, counts = throttle.check(*self.counters)
-        self.account_failures = counts[0]
-        if blocked_for:
-            raise LoginThrottled(blocked_for)
+    def __init__(self, request, budgets, counts):
+        self.request = request
+        self.budgets = budgets
+        self.counters = list(budgets.values())
+        self.counts = counts
 
     def succeeded(self):
-        """Forget the account's failures: its owner knew the password."""
-        if self.account_failures:
-            throttle.reset(self.account)
+        """Give the attempts back: the password was right."""
+        calls = throttle.release_calls(*self.counters)
+        session = getattr(self.request, "session", None)
+        if hasattr(session, "run_with_next_write"):
+            # With the login's save, in its round trip.
+            session.run_with_next_write(calls)
+        else:
+            throttle.release(*self.counters)
 
     def failed(self):
-        """Count the failure; log when it locks the account or the client."""
-        results = throttle.hit(*self.counters)
-        if any(count == counter.limit for counter, (count, _) in zip(self.counters, results)):
+        """Keep the attempts as the failure; log when it is the one that locks."""
+        if any(count == counter.limit for counter, count in zip(self.counters, self.counts)):
             security_logger.warning(
-                "Login locked after repeated failures: ip=%s account_failures=%d ip_failures=%d",
-                self.ip,
-                results[0][0],
-                results[1][0] if len(results) > 1 else 0,
+                "Login locked after repeated failures: ip=%s %s",
+                client_ip(self.request) if self.request is not None else None,
+                " ".join(f"{name}_failures={n}" for name, n in zip(self.budgets, self.counts)),
             )
 
 
 def start(request, *, user, username):
-    """Return the Attempt to check a password of ``user`` (None: ``username`` names no account)."""
-    attempt = Attempt(request, user, username)
-    attempt.check()
-    return attempt
+    """
+    Reserve an attempt to check a password of ``user`` (None: ``username`` names no account).
+
+    Return the Attempt, which the caller ends with succeeded() or failed();
+    raise LoginThrottled, reserving nothing, if a budget is spent.
+    """
+    budgets = {"account": _account_counter(user, username)}
+    if request is not None:
+        budgets["ip"] = _ip_counter(client_ip(request))
+    retry_after, counts = throttle.reserve(*budgets.values())
+    if retry_after:
+        raise LoginThrottled(retry_after)
+    return Attempt(request, budgets, counts)
