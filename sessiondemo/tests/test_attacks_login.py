@@ -7,6 +7,7 @@ attacker gets: status codes, cookies, sessions and counters in Redis.
 """
 
 import logging
+import string
 import threading
 import time
 import unicodedata
@@ -15,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.db import connections
+from django.utils.crypto import get_random_string
 
 from accounts.models import User
 from accounts.services import AUTHENTICATED_AT_KEY
@@ -361,3 +363,119 @@ def test_3_every_counter_expires(user, password, redis):
     assert counters
     for key in counters:
         assert 0 < redis.ttl(key) <= max(settings.ACCOUNTS_LOGIN_COOL_OFF, settings.ACCOUNTS_LOGIN_FAILURE_WINDOW)
+
+
+# -- 4. Clients grouped by network ---------------------------------------------------------------
+
+
+def guess_session_id(ip, **extra):
+    """Ask for a page with a well-formed session id that was never issued, from ``ip``."""
+    guesser = browser(ip=ip)
+    guesser.cookies[COOKIE] = get_random_string(32, string.ascii_lowercase + string.digits)
+    return guesser.get("/profile/", secure=True, **extra)
+
+
+@pytest.fixture
+def ip_limit(settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_PER_IP = 10
+    return 10
+
+
+def test_4_an_ipv6_client_rotating_through_its_64_spends_one_budget(user, password, redis, ip_limit):
+    for n in range(ip_limit):
+        assert_refused(attempt(browser(ip=f"2001:db8:1:2::{n + 1:x}"), f"guess{n}", "wrong"))
+
+    assert_throttled(attempt(browser(ip="2001:db8:1:2:ffff:ffff:ffff:fffe"), user.username, password))
+    assert_throttled(attempt(browser(ip="2001:DB8:1:2:0:0:0:abcd"), user.username, password))
+    assert session_keys(redis) == []
+    # The neighbouring /64 is someone else.
+    assert attempt(browser(ip="2001:db8:1:3::1"), user.username, password).status_code == 302
+
+
+def test_4_the_ipv6_prefix_length_is_a_setting(user, password, redis, ip_limit, settings):
+    settings.CLIENT_IPV6_PREFIX_LENGTH = 48
+    for n in range(ip_limit):
+        assert_refused(attempt(browser(ip=f"2001:db8:1:{n + 1:x}::1"), f"guess{n}", "wrong"))
+
+    assert_throttled(attempt(browser(ip="2001:db8:1:ffff::1"), user.username, password))
+    assert attempt(browser(ip="2001:db8:2::1"), user.username, password).status_code == 302
+
+
+def test_4_an_ipv4_mapped_address_is_its_ipv4_address(user, password, redis, ip_limit):
+    for n in range(ip_limit):
+        ip = "::ffff:198.51.100.9" if n % 2 else "198.51.100.9"
+        assert_refused(attempt(browser(ip=ip), f"guess{n}", "wrong"))
+
+    assert_throttled(attempt(browser(ip="198.51.100.9"), user.username, password))
+    assert_throttled(attempt(browser(ip="::ffff:c633:6409"), user.username, password))
+    assert attempt(browser(ip="198.51.100.10"), user.username, password).status_code == 302
+
+
+def test_4_unknown_session_ids_from_a_rotating_64_are_refused(redis, settings):
+    settings.SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 5
+    statuses = [guess_session_id(f"2001:db8:9:9:{n:x}::1").status_code for n in range(1, 9)]
+
+    assert statuses == [302] * 4 + [429] * 4
+    assert guess_session_id("2001:db8:9:a::1").status_code == 302
+
+
+HOSTILE_ADDRESSES = [
+    "not-an-ip",
+    "1.2.3.4.5",
+    "256.1.1.1",
+    "2001:db8::g",
+    "::ffff:999.1.1.1",
+    "<script>alert(1)</script>",
+    "*",
+    "sd:s:" + "a" * 32,
+    "x" * 4000,
+    "unknown",
+    "1.2.3.4:5678",
+]
+
+
+@pytest.mark.parametrize("forwarded", HOSTILE_ADDRESSES)
+def test_4_a_hostile_forwarded_address_never_reaches_a_redis_key_nor_a_500(user, password, redis, settings, forwarded):
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = browser(ip="10.0.0.1", raise_request_exception=False)
+
+    login = proxy.post(
+        "/accounts/login/",
+        {"username": user.username, "password": "wrong"},
+        secure=True,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+    guess = guess_session_id("10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert login.status_code == 200
+    assert guess.status_code == 302
+    per_client = [
+        key.decode(errors="replace").removeprefix(counter)
+        for key in redis.scan_iter()
+        for counter in ("sd:t:login:ip:", "sd:t:unknown-ids:")
+        if key.startswith(counter.encode())
+    ]
+    assert len(per_client) == 2
+    assert not [client for client in per_client if forwarded.casefold() in client.casefold()]
+
+
+def test_4_hostile_forwarded_addresses_share_one_budget(user, password, redis, settings, ip_limit):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(ip_limit):
+        response = attempt(browser(ip="10.0.0.1"), f"guess{n}", "wrong", HTTP_X_FORWARDED_FOR=f"garbage-{n}")
+        assert_refused(response)
+
+    response = attempt(browser(ip="10.0.0.1"), user.username, password, HTTP_X_FORWARDED_FOR="garbage-new")
+    assert_throttled(response)
+    # A client with a real address behind the same proxy is not locked out.
+    response = attempt(browser(ip="10.0.0.1"), user.username, password, HTTP_X_FORWARDED_FOR="203.0.113.6")
+    assert response.status_code == 302
+
+
+def test_4_your_sessions_shows_the_full_ipv6_address(user, password):
+    client = browser(ip="2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+    log_in(client, user, password)
+
+    page = client.get("/accounts/sessions/", secure=True).text
+
+    assert "2001:db8:1:2:aaaa:bbbb:cccc:dddd" in page
