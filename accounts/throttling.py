@@ -7,7 +7,8 @@ step (refused at the limit), so that parallel checks can never verify more
 passwords than the limit. A right password gives its attempts back; a wrong
 one keeps them as the failure. An account is locked for ACCOUNTS_LOGIN_COOL_OFF
 seconds once it reaches ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT failures within
-ACCOUNTS_LOGIN_FAILURE_WINDOW, and so is a client IP at
+ACCOUNTS_LOGIN_FAILURE_WINDOW, and so is a client network (an IPv4
+address, an IPv6 /64; sessiondemo.clients.client_network) at
 ACCOUNTS_LOGIN_FAILURES_PER_IP failures across accounts. A locked check is
 refused before the password is looked at, so the right password does not get
 through either; the answer is the same whether or not the account exists.
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from sessiondemo import throttle
-from sessiondemo.clients import client_ip
+from sessiondemo.clients import client_network
 
 from .usernames import canonical
 
@@ -54,8 +55,8 @@ def _account_counter(user, username):
     return _counter(f"account:{name}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5))
 
 
-def _ip_counter(ip):
-    return _counter(f"ip:{ip}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_IP", 30))
+def _ip_counter(network):
+    return _counter(f"ip:{network}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_IP", 30))
 
 
 class Attempt:
@@ -81,8 +82,8 @@ class Attempt:
         """Keep the attempts as the failure; log when it is the one that locks."""
         if any(count == counter.limit for counter, count in zip(self.counters, self.counts)):
             security_logger.warning(
-                "Login locked after repeated failures: ip=%s %s",
-                client_ip(self.request) if self.request is not None else None,
+                "Login locked after repeated failures: network=%s %s",
+                client_network(self.request) if self.request is not None else None,
                 " ".join(f"{name}_failures={n}" for name, n in zip(self.budgets, self.counts)),
             )
 
@@ -96,7 +97,7 @@ def start(request, *, user, username):
     """
     budgets = {"account": _account_counter(user, username)}
     if request is not None:
-        budgets["ip"] = _ip_counter(client_ip(request))
+        budgets["ip"] = _ip_counter(client_network(request))
     retry_after, counts = throttle.reserve(*budgets.values())
     if retry_after:
         raise LoginThrottled(retry_after)

@@ -265,6 +265,9 @@ ACCOUNTS_LOGIN_FAILURES_PER_IP = 30
 ACCOUNTS_LOGIN_FAILURE_WINDOW = 15 * 60
 ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
 SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
+# Per-client budgets count an IPv6 client by this prefix of its address (one
+# subscriber usually has a whole /64); an IPv4 client by its address.
+CLIENT_IPV6_PREFIX_LENGTH = 64
 
 # Ending sessions from "Your sessions" asks for the password again once the
 # session's last authentication is older than this (seconds).
