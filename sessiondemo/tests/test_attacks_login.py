@@ -7,6 +7,7 @@ attacker gets: status codes, cookies, sessions and counters in Redis.
 """
 
 import logging
+import re
 import string
 import threading
 import time
@@ -42,17 +43,22 @@ def attempt(client, username, password, *, url=LOGINS["site"], **extra):
     return client.post(url, {"username": username, "password": password}, secure=True, **extra)
 
 
+def no_session_issued(response):
+    # A browser that logged out still sends the emptied cookie, which the answer deletes again.
+    return COOKIE not in response.cookies or response.cookies[COOKIE].value == ""
+
+
 def assert_throttled(response):
     assert response.status_code == 429
     assert "Too many attempts" in response.text
     assert int(response["Retry-After"]) > 0
-    assert COOKIE not in response.cookies
+    assert no_session_issued(response)
 
 
 def assert_refused(response):
     """A wrong password: the form again, no session."""
     assert response.status_code == 200
-    assert COOKIE not in response.cookies
+    assert no_session_issued(response)
 
 
 def limit():
@@ -479,3 +485,121 @@ def test_4_your_sessions_shows_the_full_ipv6_address(user, password):
     page = client.get("/accounts/sessions/", secure=True).text
 
     assert "2001:db8:1:2:aaaa:bbbb:cccc:dddd" in page
+
+
+# -- 20. A browser that logged in before keeps a budget of its own --------------------------------
+
+DEVICE_COOKIE = "__Host-device"
+
+
+def device_cookie_of(client):
+    return client.cookies[DEVICE_COOKIE].value
+
+
+def returning(user, password, **kwargs):
+    """Return a browser on which ``user`` logged in once and logged out again."""
+    client = browser(**kwargs)
+    log_in(client, user, password)
+    assert client.post("/accounts/logout/", secure=True).status_code == 302
+    return client
+
+
+def test_20_a_guesser_cannot_lock_the_owner_out_of_a_browser_they_logged_in_on(user, password, redis):
+    laptop = returning(user, password)
+
+    fail(user.username, limit())
+    for n in range(20):
+        assert_throttled(attempt(browser(), user.username, f"more {n}"))
+
+    assert attempt(laptop, user.username, password).status_code == 302
+    assert is_logged_in(laptop)
+    # Anyone else still finds the account locked.
+    assert_throttled(attempt(browser(), user.username, password))
+
+
+def test_20_the_device_cookie_is_a_host_cookie_for_a_long_time(user, password):
+    response = log_in_response_with_device(user, password)
+
+    cookie = response.cookies[DEVICE_COOKIE]
+    assert cookie["secure"] and cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert cookie["path"] == "/"
+    assert not cookie["domain"]
+    assert int(cookie["max-age"]) >= 30 * 24 * 3600
+
+
+def log_in_response_with_device(user, password):
+    response = attempt(browser(), user.username, password)
+    assert response.status_code == 302
+    return response
+
+
+def test_20_the_device_cookie_reveals_nothing(user, password):
+    values = [log_in_response_with_device(user, password).cookies[DEVICE_COOKIE].value for _ in range(2)]
+
+    for value in values:
+        assert user.username not in value.casefold()
+        assert str(user.pk) not in re.split(r"[^0-9a-zA-Z]+", value)
+    # Nor does it name the account in a form that two cookies of one account share.
+    parts = [set(re.split(r"[:.]", value)) for value in values]
+    shared = parts[0] & parts[1]
+    assert all(len(part) <= 8 for part in shared), shared  # a timestamp at most
+
+
+def tampered(value):
+    """Return ``value`` with one character changed in each place, one at a time."""
+    for i in range(0, len(value), 7):
+        yield value[:i] + ("A" if value[i] != "A" else "B") + value[i + 1 :]
+
+
+def test_20_a_tampered_device_cookie_is_a_stranger(user, password, redis):
+    value = device_cookie_of(returning(user, password))
+    fail(user.username, limit())
+
+    for forged in tampered(value):
+        client = browser()
+        client.cookies[DEVICE_COOKIE] = forged
+        assert_throttled(attempt(client, user.username, password))
+    assert session_keys(redis) == []
+
+
+def test_20_a_device_cookie_issued_for_another_account_is_a_stranger(user, password, redis):
+    mallory = UserFactory(password=password)
+    her_browser = returning(mallory, password)
+    fail(user.username, limit())
+
+    assert_throttled(attempt(her_browser, user.username, password))
+    # Nor may she carry her cookie elsewhere for it.
+    client = browser()
+    client.cookies[DEVICE_COOKIE] = device_cookie_of(her_browser)
+    assert_throttled(attempt(client, user.username, password))
+    assert session_keys(redis) == []
+
+
+def test_20_a_devices_guesses_spend_its_own_budget_then_the_strangers_one(user, password, redis):
+    laptop = returning(user, password)
+
+    statuses = [attempt(laptop, user.username, f"typo {n}").status_code for n in range(2 * limit() + 2)]
+
+    # Its own budget, then the one every stranger shares, then nothing.
+    assert statuses == [200] * (2 * limit()) + [429] * 2
+    assert_throttled(attempt(browser(), user.username, password))
+
+
+def test_20_a_devices_typos_leave_the_strangers_budget_alone(user, password, redis):
+    laptop = returning(user, password)
+    for n in range(limit()):
+        assert_refused(attempt(laptop, user.username, f"typo {n}"))
+
+    fail(user.username, limit() - 1)
+    assert attempt(browser(), user.username, password).status_code == 302
+
+
+def test_20_a_login_from_a_known_device_stays_within_two_round_trips(user, password, round_trips):
+    laptop = returning(user, password)
+
+    with round_trips() as log:
+        response = attempt(laptop, user.username, password)
+
+    assert response.status_code == 302
+    assert len(log) == 2, log.trips
