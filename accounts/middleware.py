@@ -1,4 +1,4 @@
-"""Django's AuthenticationMiddleware, reporting refused sessions; the 429 for throttled logins."""
+"""Django's AuthenticationMiddleware, reporting refused sessions; login throttling's answers."""
 
 import logging
 
@@ -6,10 +6,12 @@ from django.contrib.auth import SESSION_KEY, get_user
 from django.contrib.auth.middleware import (
     AuthenticationMiddleware as DjangoAuthenticationMiddleware,
 )
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject
 
 from sessiondemo.responses import too_many_requests
 
+from . import devices
 from .throttling import LoginThrottled
 
 security_logger = logging.getLogger("django.security.sessiondemo.auth")
@@ -34,14 +36,12 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
         request.user = SimpleLazyObject(lambda: get_user_reporting_refusals(request))
 
 
-class LoginThrottleMiddleware:
-    """Answer a password check that its account's or client's budget refused with the 429 page."""
+class LoginThrottleMiddleware(MiddlewareMixin):
+    """Answer a throttled password check with 429; give a browser that logged in its device cookie."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
+    def process_response(self, request, response):
+        devices.set_cookie(request, response)
+        return response
 
     def process_exception(self, request, exception):
         if isinstance(exception, LoginThrottled):

@@ -1,4 +1,4 @@
-"""Keep sessions in step with the accounts they belong to, however an account changes."""
+"""Keep sessions in step with the accounts they belong to; remember the devices that log in."""
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from sessiondemo.clients import client_ip, client_user_agent
 from sessiondemo.sessions import events
 
-from . import services
+from . import devices, services
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_logged_in")
@@ -19,6 +19,11 @@ def session_logged_in(sender, request, user, **kwargs):
     request.session.cycle_key_unless_new()
     services.session_authenticated(session=request.session)
     request.session.record_client(ip=client_ip(request), user_agent=client_user_agent(request))
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.remember_device")
+def remember_device(sender, request, user, **kwargs):
+    devices.remember(request, user)
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.session_logged_out")

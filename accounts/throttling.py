@@ -1,5 +1,5 @@
 """
-Password-check throttling: failures counted per account and per client IP in Redis.
+Password-check throttling: failures counted per account, device and client network in Redis.
 
 Every password the site checks goes through accounts.backends, which calls
 start() before verifying it: that reserves an attempt on each budget in one
@@ -15,6 +15,11 @@ through either; the answer is the same whether or not the account exists.
 
 The account is the one the username resolves to (its pk), else the username's
 canonical form, so that every spelling of one name spends one budget.
+
+A browser that logged in to the account before (accounts.devices) has a
+budget of its own of the same size, and spends neither the account's nor its
+network's while it lasts: a guesser who locks the account locks out strangers,
+not its owner. A device that spends its budget is a stranger again.
 """
 
 import logging
@@ -25,6 +30,7 @@ from django.utils.crypto import salted_hmac
 from sessiondemo import throttle
 from sessiondemo.clients import client_network
 
+from . import devices
 from .usernames import canonical
 
 security_logger = logging.getLogger("django.security.sessiondemo.login")
@@ -55,6 +61,10 @@ def _account_counter(user, username):
     return _counter(f"account:{name}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5))
 
 
+def _device_counter(device):
+    return _counter(f"device:{device}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5))
+
+
 def _ip_counter(network):
     return _counter(f"ip:{network}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_IP", 30))
 
@@ -65,22 +75,20 @@ class Attempt:
     def __init__(self, request, budgets, counts):
         self.request = request
         self.budgets = budgets
-        self.counters = list(budgets.values())
         self.counts = counts
 
     def succeeded(self):
         """Give the attempts back: the password was right."""
-        calls = throttle.release_calls(*self.counters)
         session = getattr(self.request, "session", None)
         if hasattr(session, "run_with_next_write"):
             # With the login's save, in its round trip.
-            session.run_with_next_write(calls)
+            session.run_with_next_write(throttle.release_calls(*self.budgets.values()))
         else:
-            throttle.release(*self.counters)
+            throttle.release(*self.budgets.values())
 
     def failed(self):
         """Keep the attempts as the failure; log when it is the one that locks."""
-        if any(count == counter.limit for counter, count in zip(self.counters, self.counts)):
+        if any(c.limit == n for c, n in zip(self.budgets.values(), self.counts)):
             security_logger.warning(
                 "Login locked after repeated failures: network=%s %s",
                 client_network(self.request) if self.request is not None else None,
@@ -92,9 +100,19 @@ def start(request, *, user, username):
     """
     Reserve an attempt to check a password of ``user`` (None: ``username`` names no account).
 
-    Return the Attempt, which the caller ends with succeeded() or failed();
-    raise LoginThrottled, reserving nothing, if a budget is spent.
+    A browser with a valid device cookie for ``user`` spends its device's
+    budget while that lasts; any other attempt spends the account's budget
+    (the one all strangers share) and the client network's. Return the
+    Attempt, which the caller ends with succeeded() or failed(); raise
+    LoginThrottled, reserving nothing, if a budget is spent.
     """
+    device = devices.device_of(request, user) if request is not None else None
+    if device is not None:
+        budgets = {"device": _device_counter(device)}
+        retry_after, counts = throttle.reserve(*budgets.values())
+        if not retry_after:
+            return Attempt(request, budgets, counts)
+        # The device spent its own budget: from now on it is a stranger.
     budgets = {"account": _account_counter(user, username)}
     if request is not None:
         budgets["ip"] = _ip_counter(client_network(request))

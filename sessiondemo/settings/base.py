@@ -265,6 +265,10 @@ ACCOUNTS_LOGIN_FAILURES_PER_IP = 30
 ACCOUNTS_LOGIN_FAILURE_WINDOW = 15 * 60
 ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
 SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
+# A browser that logged in gets a device cookie valid this long (seconds); with
+# it, it has a budget of its own of ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT
+# failures, so that guessers cannot lock the owner out (accounts/devices.py).
+ACCOUNTS_DEVICE_COOKIE_AGE = 365 * 24 * 60 * 60
 # Per-client budgets count an IPv6 client by this prefix of its address (one
 # subscriber usually has a whole /64); an IPv4 client by its address.
 CLIENT_IPV6_PREFIX_LENGTH = 64
