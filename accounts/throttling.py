@@ -44,6 +44,10 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
+def _failures_per_account():
+    return getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5)
+
+
 def _counter(name, limit):
     return throttle.Counter(
         f"login:{name}",
@@ -58,11 +62,12 @@ def _account_counter(user, username):
     # A keyed hash: Redis holds no usernames, and known and unknown accounts
     # have keys of one shape.
     name = salted_hmac("accounts.throttling", identity, algorithm="sha256").hexdigest()[:32]
-    return _counter(f"account:{name}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5))
+    return _counter(f"account:{name}", _failures_per_account())
 
 
 def _device_counter(device):
-    return _counter(f"device:{device}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5))
+    # A device's own budget is as large as the one strangers share.
+    return _counter(f"device:{device}", _failures_per_account())
 
 
 def _ip_counter(network):

@@ -14,7 +14,9 @@ import time
 import unicodedata
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.auth import aauthenticate
 from django.contrib.auth.signals import user_login_failed
 from django.db import connections
 from django.utils.crypto import get_random_string
@@ -22,6 +24,7 @@ from django.utils.crypto import get_random_string
 from accounts.models import User
 from accounts.services import AUTHENTICATED_AT_KEY
 from accounts.tests.factories import UserFactory
+from accounts.throttling import LoginThrottled
 from sessiondemo.testing.hashers import Gate, GatedMD5PasswordHasher
 from sessiondemo.testing.web import (
     browser,
@@ -168,6 +171,14 @@ def test_1_redis_holds_no_username_whatever_the_spelling(user, redis):
     keys = [unicodedata.normalize("NFKC", key.decode()).casefold() for key in redis.scan_iter()]
     assert keys
     assert not [key for key in keys if user.username in key or "nobody" in key]
+
+
+def test_1_djangos_async_authenticate_spends_the_same_budget(user, password, redis):
+    # ModelBackend's own aauthenticate() checks the password itself.
+    fail(user.username, limit())
+
+    with pytest.raises(LoginThrottled):
+        async_to_sync(aauthenticate)(username=user.username, password=password)
 
 
 # -- 2. Every password check spends the same budgets --------------------------------------
