@@ -1,5 +1,7 @@
 from django import forms
+from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import authenticate
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
@@ -15,6 +17,18 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+@sensitive_variables("password")
+def is_password_of(request, user, password):
+    """
+    Return whether ``password`` is ``user``'s, checked as a login is.
+
+    Through authenticate(): the check spends the account's and the client's
+    budgets (accounts.throttling), and a wrong password is a failed login.
+    """
+    found = authenticate(request, username=user.get_username(), password=password)
+    return found is not None and found.pk == user.pk
 
 
 class ReauthenticationForm(forms.Form):
@@ -40,8 +54,25 @@ class ReauthenticationForm(forms.Form):
     @method_decorator(sensitive_variables("password"))
     def clean_password(self):
         password = self.cleaned_data["password"]
-        # Through authenticate(), so that a wrong password counts as a failed login.
-        user = authenticate(self.request, username=self.user.get_username(), password=password)
-        if user is None or user.pk != self.user.pk:
+        if not is_password_of(self.request, self.user, password):
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
         return password
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's password change form, checking the old password as a login is."""
+
+    def __init__(self, user, *args, request, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    @method_decorator(sensitive_variables("old_password"))
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not is_password_of(self.request, self.user, old_password):
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+
+class AdminPasswordChangeForm(PasswordChangeForm, admin_forms.AdminPasswordChangeForm):
+    """The admin site's password change form, checking the old password as a login is."""

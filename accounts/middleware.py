@@ -1,4 +1,4 @@
-"""Django's AuthenticationMiddleware, reporting sessions that name a user they cannot prove."""
+"""Django's AuthenticationMiddleware, reporting refused sessions; login throttling's answers."""
 
 import logging
 
@@ -6,7 +6,13 @@ from django.contrib.auth import SESSION_KEY, get_user
 from django.contrib.auth.middleware import (
     AuthenticationMiddleware as DjangoAuthenticationMiddleware,
 )
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject
+
+from sessiondemo.responses import too_many_requests
+
+from . import devices
+from .throttling import LoginThrottled
 
 security_logger = logging.getLogger("django.security.sessiondemo.auth")
 
@@ -28,3 +34,16 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
     def process_request(self, request):
         super().process_request(request)
         request.user = SimpleLazyObject(lambda: get_user_reporting_refusals(request))
+
+
+class LoginThrottleMiddleware(MiddlewareMixin):
+    """Answer a throttled password check with 429; give a browser that logged in its device cookie."""
+
+    def process_response(self, request, response):
+        devices.set_cookie(request, response)
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, LoginThrottled):
+            return too_many_requests(request, exception.retry_after)
+        return None

@@ -1,7 +1,7 @@
-"""Keep sessions in step with the accounts they belong to, however an account changes."""
+"""Keep sessions in step with the accounts they belong to; remember the devices that log in."""
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from sessiondemo.clients import client_ip, client_user_agent
 from sessiondemo.sessions import events
 
-from . import services, throttling
+from . import devices, services
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_logged_in")
@@ -19,13 +19,11 @@ def session_logged_in(sender, request, user, **kwargs):
     request.session.cycle_key_unless_new()
     services.session_authenticated(session=request.session)
     request.session.record_client(ip=client_ip(request), user_agent=client_user_agent(request))
-    throttling.login_succeeded(request, user.get_username())
 
 
-@receiver(user_login_failed, dispatch_uid="accounts.count_login_failure")
-def count_login_failure(sender, credentials, request=None, **kwargs):
-    if request is not None:
-        throttling.login_failed(request, credentials.get("username", ""))
+@receiver(user_logged_in, dispatch_uid="accounts.remember_device")
+def remember_device(sender, request, user, **kwargs):
+    devices.remember(request, user)
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.session_logged_out")

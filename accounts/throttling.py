@@ -1,25 +1,51 @@
 """
-Login throttling: failed logins counted per account and per client IP in Redis.
+Password-check throttling: failures counted per account, device and client network in Redis.
 
-An account is locked for ACCOUNTS_LOGIN_COOL_OFF seconds once it reaches
-ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT failures within ACCOUNTS_LOGIN_FAILURE_WINDOW,
-and so is a client IP at ACCOUNTS_LOGIN_FAILURES_PER_IP failures across
-accounts. A locked login is refused before the password is checked, so the
-right password does not get through either; the answer is the same whether or
-not the account exists.
+Every password the site checks goes through accounts.backends, which calls
+start() before verifying it: that reserves an attempt on each budget in one
+step (refused at the limit), so that parallel checks can never verify more
+passwords than the limit. A right password gives its attempts back; a wrong
+one keeps them as the failure. An account is locked for ACCOUNTS_LOGIN_COOL_OFF
+seconds once it reaches ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT failures within
+ACCOUNTS_LOGIN_FAILURE_WINDOW, and so is a client network (an IPv4
+address, an IPv6 /64; sessiondemo.clients.client_network) at
+ACCOUNTS_LOGIN_FAILURES_PER_IP failures across accounts. A locked check is
+refused before the password is looked at, so the right password does not get
+through either; the answer is the same whether or not the account exists.
+
+The account is the one the username resolves to (its pk), else the username's
+canonical form, so that every spelling of one name spends one budget.
+
+A browser that logged in to the account before (accounts.devices) has a
+budget of its own of the same size, and spends neither the account's nor its
+network's while it lasts: a guesser who locks the account locks out strangers,
+not its owner. A device that spends its budget is a stranger again.
 """
 
-import functools
 import logging
 
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from sessiondemo import throttle
-from sessiondemo.clients import client_ip
-from sessiondemo.responses import too_many_requests
+from sessiondemo.clients import client_network
+
+from . import devices
+from .usernames import canonical
 
 security_logger = logging.getLogger("django.security.sessiondemo.login")
+
+
+class LoginThrottled(Exception):
+    """Occurs when a password check is refused because its account or client is locked."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"Too many failed password checks; retry after {retry_after} s.")
+        self.retry_after = retry_after
+
+
+def _failures_per_account():
+    return getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5)
 
 
 def _counter(name, limit):
@@ -31,55 +57,71 @@ def _counter(name, limit):
     )
 
 
-def _account_counter(username):
-    # A keyed hash: Redis holds no usernames, and the key has a fixed shape.
-    name = salted_hmac(
-        "accounts.throttling", (username or "").casefold(), algorithm="sha256"
-    ).hexdigest()[:32]
-    return _counter(f"account:{name}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", 5))
+def _account_counter(user, username):
+    identity = f"pk:{user.pk}" if user is not None else f"name:{canonical(username)}"
+    # A keyed hash: Redis holds no usernames, and known and unknown accounts
+    # have keys of one shape.
+    name = salted_hmac("accounts.throttling", identity, algorithm="sha256").hexdigest()[:32]
+    return _counter(f"account:{name}", _failures_per_account())
 
 
-def _ip_counter(ip):
-    return _counter(f"ip:{ip}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_IP", 30))
+def _device_counter(device):
+    # A device's own budget is as large as the one strangers share.
+    return _counter(f"device:{device}", _failures_per_account())
 
 
-def login_blocked_for(request, username):
-    """Return for how many seconds logins for ``username`` from this client are refused."""
-    blocked_for, counts = throttle.check(_account_counter(username), _ip_counter(client_ip(request)))
-    # Remembered so that a successful login resets the account's count only if it has one.
-    request.account_login_failures = counts[0]
-    return blocked_for
+def _ip_counter(network):
+    return _counter(f"ip:{network}", getattr(settings, "ACCOUNTS_LOGIN_FAILURES_PER_IP", 30))
 
 
-def login_failed(request, username):
-    """Count a failed login for ``username`` from this client."""
-    ip = client_ip(request)
-    account, by_ip = _account_counter(username), _ip_counter(ip)
-    (account_count, _), (ip_count, _) = throttle.hit(account, by_ip)
-    if account_count == account.limit or ip_count == by_ip.limit:
-        security_logger.warning(
-            "Login locked after repeated failures: ip=%s account_failures=%d ip_failures=%d",
-            ip,
-            account_count,
-            ip_count,
-        )
+class Attempt:
+    """One password check, holding an attempt reserved on each of its counters."""
+
+    def __init__(self, request, budgets, counts):
+        self.request = request
+        self.budgets = budgets
+        self.counts = counts
+
+    def succeeded(self):
+        """Give the attempts back: the password was right."""
+        session = getattr(self.request, "session", None)
+        if hasattr(session, "run_with_next_write"):
+            # With the login's save, in its round trip.
+            session.run_with_next_write(throttle.release_calls(*self.budgets.values()))
+        else:
+            throttle.release(*self.budgets.values())
+
+    def failed(self):
+        """Keep the attempts as the failure; log when it is the one that locks."""
+        if any(c.limit == n for c, n in zip(self.budgets.values(), self.counts)):
+            security_logger.warning(
+                "Login locked after repeated failures: network=%s %s",
+                client_network(self.request) if self.request is not None else None,
+                " ".join(f"{name}_failures={n}" for name, n in zip(self.budgets, self.counts)),
+            )
 
 
-def login_succeeded(request, username):
-    """Forget the failures of ``username``: its owner knew the password."""
-    if getattr(request, "account_login_failures", 1):
-        throttle.reset(_account_counter(username))
+def start(request, *, user, username):
+    """
+    Reserve an attempt to check a password of ``user`` (None: ``username`` names no account).
 
-
-def throttled_login(view):
-    """Refuse a login POST with 429 while its account or client is locked."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.method == "POST":
-            username = request.POST.get("username", "")
-            if retry_after := login_blocked_for(request, username):
-                return too_many_requests(request, retry_after)
-        return view(request, *args, **kwargs)
-
-    return wrapper
+    A browser with a valid device cookie for ``user`` spends its device's
+    budget while that lasts; any other attempt spends the account's budget
+    (the one all strangers share) and the client network's. Return the
+    Attempt, which the caller ends with succeeded() or failed(); raise
+    LoginThrottled, reserving nothing, if a budget is spent.
+    """
+    device = devices.device_of(request, user) if request is not None else None
+    if device is not None:
+        budgets = {"device": _device_counter(device)}
+        retry_after, counts = throttle.reserve(*budgets.values())
+        if not retry_after:
+            return Attempt(request, budgets, counts)
+        # The device spent its own budget: from now on it is a stranger.
+    budgets = {"account": _account_counter(user, username)}
+    if request is not None:
+        budgets["ip"] = _ip_counter(client_network(request))
+    retry_after, counts = throttle.reserve(*budgets.values())
+    if retry_after:
+        raise LoginThrottled(retry_after)
+    return Attempt(request, budgets, counts)

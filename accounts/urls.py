@@ -2,12 +2,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
 from . import views
-from .throttling import throttled_login
 
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", throttled_login(auth_views.LoginView.as_view()), name="login"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("signup/", views.SignupView.as_view(), name="signup"),
     path("password_change/", views.PasswordChangeView.as_view(), name="password_change"),

@@ -9,11 +9,10 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, TemplateView
 
-from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import selectors, services, throttling
-from .forms import ReauthenticationForm, SignupForm
+from . import selectors, services
+from .forms import AdminPasswordChangeForm, PasswordChangeForm, ReauthenticationForm, SignupForm
 
 
 @method_decorator(sensitive_post_parameters("password1", "password2"), name="dispatch")
@@ -38,7 +37,19 @@ class LogoutView(auth_views.LogoutView):
         return response
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordCheckView(auth_views.PasswordChangeView):
+    """Django's password change view, giving its form the request to check the old password as a login."""
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+class AdminPasswordChangeView(PasswordCheckView):
+    form_class = AdminPasswordChangeForm
+
+
+class PasswordChangeView(PasswordCheckView):
+    form_class = PasswordChangeForm
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form):
@@ -91,8 +102,6 @@ class SessionEndingView(LoginRequiredMixin, View):
     def post(self, request, *args, **kwargs):
         session = request.session
         if services.reauthentication_due(session=session):
-            if retry_after := throttling.login_blocked_for(request, request.user.get_username()):
-                return too_many_requests(request, retry_after)
             form = ReauthenticationForm(request.POST, request=request)
             if not form.is_valid():
                 return self.refuse(form)

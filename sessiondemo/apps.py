@@ -3,12 +3,12 @@ from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
 
 
 class SessionDemoConfig(AppConfig):
-    """The project package itself: its deploy checks."""
+    """The project package itself: its deploy checks, and the throttle's scripts registered."""
 
     name = "sessiondemo"
 
     def ready(self):
-        from . import checks  # noqa: F401
+        from . import checks, throttle  # noqa: F401
 
 
 class AdminConfig(DjangoAdminConfig):

@@ -1,8 +1,12 @@
 """Who is on the other end of a request, as far as the server can trust it."""
 
+import ipaddress
+
 from django.conf import settings
 
 USER_AGENT_MAX_LENGTH = 512
+# What client_network() answers for an address that does not parse.
+INVALID_NETWORK = "invalid"
 
 
 def client_ip(request):
@@ -19,6 +23,34 @@ def client_ip(request):
         return peer
     forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
     return forwarded[-proxies] if len(forwarded) >= proxies else peer
+
+
+def ipv6_prefix_length():
+    """Return how many leading bits of an IPv6 address name one client (CLIENT_IPV6_PREFIX_LENGTH)."""
+    return getattr(settings, "CLIENT_IPV6_PREFIX_LENGTH", 64)
+
+
+def client_network(request):
+    """
+    Return the network that stands for the client in per-client counters.
+
+    An IPv4 address stands for itself, and so does an IPv4-mapped IPv6 one. An
+    IPv6 address stands for its first ipv6_prefix_length() bits, e.g.
+    "2001:db8:1:2::/64": one subscriber usually gets a whole /64 and could
+    otherwise escape a limit by rotating through it. Anything that is not an
+    IP address (a hostile X-Forwarded-For from a trusted proxy) gives
+    INVALID_NETWORK, so such clients share one budget and never name a key.
+    """
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return INVALID_NETWORK
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.version == 4:
+        return str(address)
+    host_bits = 128 - ipv6_prefix_length()
+    return str(ipaddress.IPv6Network((int(address) >> host_bits << host_bits, 128 - host_bits)))
 
 
 def client_user_agent(request):

@@ -11,7 +11,7 @@ from django.contrib.sessions.middleware import (
 from django.utils.cache import add_never_cache_headers
 
 from sessiondemo import throttle
-from sessiondemo.clients import client_ip, client_user_agent
+from sessiondemo.clients import client_ip, client_network, client_user_agent
 from sessiondemo.responses import service_unavailable, too_many_requests
 
 from . import conf
@@ -31,7 +31,7 @@ class TooManyUnknownIds(Exception):
 
 def count_unknown_id(request):
     """Count a session id this server never issued; raise TooManyUnknownIds past the limit."""
-    ip = client_ip(request)
+    ip = client_network(request)
     counter = throttle.Counter(
         f"unknown-ids:{ip}", limit=conf.unknown_ids_per_minute(), window=60
     )

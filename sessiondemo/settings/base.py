@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.AuthenticationMiddleware",
+    "accounts.middleware.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -249,18 +250,28 @@ TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", 0))
 # https://docs.djangoproject.com/en/6.1/topics/auth/customizing/
 
 AUTH_USER_MODEL = "accounts.User"
+# Django's ModelBackend, with every password check throttled (accounts/throttling.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/profile/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# Login throttling: an account is locked for the cool-off after this many
-# failed logins within the window; a client IP after more failures, across
-# accounts. Unknown session ids from one IP past a limit per minute get 429.
+# Login throttling, for every password check (site and admin login,
+# re-authentication, password change): an account is locked for the cool-off
+# after this many failures within the window; a client IP after more
+# failures, across accounts. Unknown session ids from one IP past a limit per minute get 429.
 ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT = 5
 ACCOUNTS_LOGIN_FAILURES_PER_IP = 30
 ACCOUNTS_LOGIN_FAILURE_WINDOW = 15 * 60
 ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
 SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
+# A browser that logged in gets a device cookie valid this long (seconds); with
+# it, it has a budget of its own of ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT
+# failures, so that guessers cannot lock the owner out (accounts/devices.py).
+ACCOUNTS_DEVICE_COOKIE_AGE = 365 * 24 * 60 * 60
+# Per-client budgets count an IPv6 client by this prefix of its address (one
+# subscriber usually has a whole /64); an IPv4 client by its address.
+CLIENT_IPV6_PREFIX_LENGTH = 64
 
 # Ending sessions from "Your sessions" asks for the password again once the
 # session's last authentication is older than this (seconds).

@@ -112,6 +112,9 @@ def test_a_change_to_the_session_on_a_full_redis_is_a_503_and_changes_nothing(
     assert len(errors_logged(caplog)) == 1
     # The session was neither moved nor changed.
     assert redis.hgetall(redis_key(session_id)).keys() == stored.keys()
+    # Nor the password: the old one still works once memory is freed.
+    redis.config_set("maxmemory", 0)
+    assert submit_login(Client(), user, password).status_code == 302
 
 
 def test_once_memory_is_freed_logins_work_again_without_a_restart(user, password, redis, full_redis):

@@ -48,7 +48,7 @@ APP_COMMANDS = [
     # clearsessions and endsessions --all walk the prefix; endsessions unlinks.
     "scan", "unlink",
     # Login throttling counters (<prefix>t:*).
-    "incr", "expire", "ttl", "get",
+    "incr", "decr", "expire", "ttl", "get",
     # redis-py's connection health check (health_check_interval in production).
     "ping",
 ]  # fmt: skip

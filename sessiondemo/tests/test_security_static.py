@@ -125,6 +125,8 @@ REQUEST_PATH = [
     ROOT / "sessiondemo" / "throttle.py",
     ROOT / "sessiondemo" / "clients.py",
     ROOT / "accounts" / "throttling.py",
+    ROOT / "accounts" / "backends.py",
+    ROOT / "accounts" / "middleware.py",
     ROOT / "accounts" / "services.py",
     ROOT / "accounts" / "selectors.py",
     ROOT / "accounts" / "signals.py",
