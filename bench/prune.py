@@ -5,6 +5,7 @@ import secrets
 import time
 from time import perf_counter
 
+from sessiondemo.sessions import index
 from sessiondemo.sessions.keys import session_redis_key, user_index_key
 
 from .counters import Cost, counting
@@ -33,7 +34,7 @@ class PruneRun:
 def populate(redis_client, users):
     """
     Give each of ``users`` users ten index entries: five live sessions, three
-    expired by score, two whose session is gone (deleted, expired early).
+    past the index's horizon, two whose session is gone (deleted, expired early).
     """
     now_ms = int(time.time() * 1000)
     for first in range(1, users + 1, USERS_PER_PIPELINE):
@@ -45,20 +46,25 @@ def populate(redis_client, users):
 
 def add_user(pipe, user_id, now_ms):
     """Queue one user's index and live sessions, laid out as the engine lays them out."""
+    horizon_ms = index.horizon_ms()
     live_until = now_ms + 12 * HOUR_MS
     scores = {}
     for kind, how_many in (("live", LIVE), ("expired", EXPIRED), ("ended", ENDED)):
         for _ in range(how_many):
-            digest = secrets.token_hex(16)
-            scores[digest] = now_ms - HOUR_MS if kind == "expired" else live_until
+            name = secrets.token_hex(18)
+            filed = {
+                "live": now_ms - HOUR_MS,
+                "expired": now_ms - horizon_ms - HOUR_MS,
+                "ended": now_ms - HOUR_MS,
+            }[kind]
+            scores[name] = filed
             if kind == "live":
-                key = session_redis_key(digest)
-                seen = now_ms / 1000
-                pipe.hset(key, mapping={"m:uid": user_id, "m:created": seen, "m:seen": seen})
+                key = session_redis_key(name)
+                pipe.hset(key, mapping={"m:uid": user_id, "m:created": filed, "m:seen": now_ms})
                 pipe.pexpireat(key, live_until)
-    index = user_index_key(user_id)
-    pipe.zadd(index, scores)
-    pipe.pexpireat(index, live_until)
+    key = user_index_key(user_id)
+    pipe.zadd(key, scores)
+    pipe.pexpireat(key, live_until)
 
 
 def measure_clearsessions(store, redis_client, users, repeats=3):

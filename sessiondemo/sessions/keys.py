@@ -85,9 +85,9 @@ def session_name(session_id):
     """
     Return the name under which Redis knows the session ``session_id``.
 
-    A 4-hex-digit tag of the id's slot characters, then HMAC-SHA256 of the id
-    under a key derived from SECRET_KEY, cut to 128 bits. A Redis dump, a
-    replica or MONITOR output shows no value usable as a cookie.
+    A 4-hex-digit tag of the id's slot characters, then a keyed hash (BLAKE2b)
+    of the id under a key derived from SECRET_KEY, cut to 128 bits. A Redis
+    dump, a replica or MONITOR output shows no value usable as a cookie.
     """
     digest = _mac(DIGEST_SALT, session_id.encode()).hex()[:32]
     return _slot_tag(session_id[:SLOT_CHARS]) + digest
@@ -119,9 +119,15 @@ def field_mac(name, field, value):
     A hash copied to another session's key, or a value edited in Redis, no
     longer matches its tag.
     """
-    key = _derived_key(FIELD_SALT, settings.SECRET_KEY)
-    message = name.encode() + b"\0" + field.encode() + b"\0" + value
-    return hashlib.blake2b(message, key=key, digest_size=FIELD_MAC_BYTES).digest()
+    hasher = _field_hasher(settings.SECRET_KEY).copy()
+    hasher.update(name.encode() + b"\0" + field.encode() + b"\0" + value)
+    return hasher.digest()
+
+
+@functools.lru_cache(maxsize=4)
+def _field_hasher(secret):
+    key = _derived_key(FIELD_SALT, secret)
+    return hashlib.blake2b(key=key, digest_size=FIELD_MAC_BYTES)
 
 
 def seal_successor(session_id, new_id):
@@ -139,9 +145,17 @@ def open_successor(session_id, sealed):
 
 
 def _mac(salt, message):
-    # HMAC-SHA256 under a key derived from SECRET_KEY, as Django's salted_hmac,
-    # without deriving the key again on every request.
-    return hmac.new(_derived_key(salt, settings.SECRET_KEY), message, hashlib.sha256).digest()
+    # Keyed BLAKE2b (a MAC by design, and faster here than HMAC-SHA256) under
+    # a key derived from SECRET_KEY for each use, without deriving the key
+    # again on every request.
+    mac = _hasher(salt, settings.SECRET_KEY).copy()
+    mac.update(message)
+    return mac.digest()
+
+
+@functools.lru_cache(maxsize=16)
+def _hasher(salt, secret):
+    return hashlib.blake2b(key=_derived_key(salt, secret))
 
 
 @functools.lru_cache(maxsize=16)
