@@ -17,6 +17,16 @@ class SignupForm(UserCreationForm):
         fields = ("username", "email")
 
 
+class PasswordResetRequestForm(forms.Form):
+    """Ask for the e-mail address of the account whose password is forgotten."""
+
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
 class ReauthenticationForm(forms.Form):
     """Ask for the current password again before a sensitive action."""
 

@@ -3,8 +3,11 @@
 import dataclasses
 from datetime import UTC, datetime
 
+from django.contrib.auth import get_user_model
+
 from sessiondemo.sessions.backend import SessionStore
 
+from . import emails
 from .user_agents import describe
 
 EPOCH = datetime.fromtimestamp(0, UTC)
@@ -38,3 +41,10 @@ def session_list_for_user(*, user, current=None) -> list[SessionRow]:
     ]
     rows.sort(key=lambda row: (not row.is_current, -(row.last_active or EPOCH).timestamp()))
     return rows
+
+
+def users_for_password_reset(*, email) -> list:
+    """Return the active accounts with a usable password whose address is ``email``."""
+    address = emails.canonical(email)
+    users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
+    return [u for u in users if u.has_usable_password() and emails.canonical(u.email) == address]

@@ -1,12 +1,18 @@
-"""Account actions that touch sessions: ending them, and asking for the password again."""
+"""Account actions: ending sessions, asking for the password again, and password reset mail."""
 
 import time
 
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.http import Http404
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from sessiondemo.sessions import events
 from sessiondemo.sessions.backend import SessionStore
+
+from . import selectors, tasks
 
 # Where a session keeps the time its user last proved their password.
 AUTHENTICATED_AT_KEY = "_accounts_authenticated_at"
@@ -46,3 +52,16 @@ def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
 def sessions_end_all(*, user_id, reason) -> int:
     """End every session of the user ``user_id``; return how many ended."""
     return SessionStore.end_user_sessions(user_id, reason=reason)
+
+
+def password_reset_request(*, email, base_url) -> None:
+    """Queue a reset link for each account using ``email``; queue nothing for an unknown one."""
+    for user in selectors.users_for_password_reset(email=email):
+        uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
+        # Rendered and sent on the task's thread: the request only queues it,
+        # so a known address costs the request no more than an unknown one.
+        tasks.send_password_reset_mail.enqueue(
+            to=user.email, username=user.get_username(), reset_url=base_url + path
+        )

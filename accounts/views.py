@@ -12,8 +12,8 @@ from django.views.generic import CreateView, TemplateView
 from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import selectors, services, throttling
-from .forms import ReauthenticationForm, SignupForm
+from . import ratelimits, selectors, services, throttling
+from .forms import PasswordResetRequestForm, ReauthenticationForm, SignupForm
 
 
 @method_decorator(sensitive_post_parameters("password1", "password2"), name="dispatch")
@@ -21,6 +21,12 @@ class SignupView(CreateView):
     form_class = SignupForm
     template_name = "registration/signup.html"
     success_url = reverse_lazy("accounts:login")
+
+    def post(self, request, *args, **kwargs):
+        # Each answer says whether a username is taken: one client gets only so many.
+        if retry_after := ratelimits.signup_blocked_for(request):
+            return too_many_requests(request, retry_after)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -53,8 +59,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    email_template_name = "registration/password_reset_email.txt"
+    form_class = PasswordResetRequestForm
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        base_url = f"{self.request.scheme}://{self.request.get_host()}"
+        services.password_reset_request(email=form.cleaned_data["email"], base_url=base_url)
+        return redirect(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

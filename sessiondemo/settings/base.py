@@ -262,6 +262,11 @@ ACCOUNTS_LOGIN_FAILURE_WINDOW = 15 * 60
 ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
 SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
 
+# The forms anyone may post are limited per client IP, within this window
+# (seconds): sign-ups (each answer says whether a username is taken).
+ACCOUNTS_THROTTLE_WINDOW = 15 * 60
+ACCOUNTS_SIGNUPS_PER_IP = 10
+
 # Ending sessions from "Your sessions" asks for the password again once the
 # session's last authentication is older than this (seconds).
 ACCOUNTS_REAUTHENTICATE_AFTER = 10 * 60
@@ -314,6 +319,19 @@ else:
             "BACKEND": "django.core.mail.backends.console.EmailBackend",
         },
     }
+
+
+# Tasks: slow work (sending mail) runs on a background thread of the web
+# process, off the request path; at most MAX_QUEUED tasks wait. Not durable:
+# what is still queued when the process stops is lost.
+# https://docs.djangoproject.com/en/6.1/topics/tasks/
+
+TASKS = {
+    "default": {
+        "BACKEND": "sessiondemo.tasks.ThreadBackend",
+        "OPTIONS": {"MAX_QUEUED": 1000},
+    },
+}
 
 
 # Logging: the engine's events go to "sessiondemo.*" loggers.
