@@ -3,10 +3,13 @@ Attacks on the account flows, each replayed as the attacker would: what they sen
 what they could observe (status codes, cookies, Redis, mail sent).
 """
 
+import re
 import threading
 
 import pytest
 from django.core import mail
+from django.core.checks import run_checks
+from django.test import Client
 
 from accounts.models import User
 from sessiondemo.testing.mail import GatedEmailBackend
@@ -74,3 +77,58 @@ def test_a_throttled_signup_creates_no_account(settings):
     assert first.status_code == 302
     assert second.status_code == 429
     assert list(User.objects.values_list("username", flat=True)) == ["first"]
+
+
+# -- Reset links follow the Host header ------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "secure"), [("localhost:1337", True), ("127.0.0.1", False)])
+def test_a_reset_link_points_at_the_site_whatever_host_the_request_named(user, host, secure):
+    # ALLOWED_HOSTS checks the name only: localhost:1337 passes it.
+    response = browser().post(RESET, {"email": user.email}, secure=secure, HTTP_HOST=host)
+    wait_for_tasks()
+
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    links = re.findall(r"\w+://\S+", message.body)
+    assert links
+    assert all(link.startswith("https://testserver/accounts/reset/") for link in links)
+    assert host not in message.body
+
+
+def test_the_https_redirect_goes_to_the_site_whatever_host_the_request_named(settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = Client().get("/accounts/login/?next=/profile/", HTTP_HOST="localhost:1337")
+
+    assert response.status_code == 301
+    assert response["Location"] == "https://testserver/accounts/login/?next=/profile/"
+
+
+@pytest.mark.parametrize(
+    "site_url",
+    [
+        "",
+        "http://testserver",
+        "https://sessions.example.com",
+        "https://testserver/app/",
+        "https://testserver?next=x",
+        "https://admin@testserver",
+        "testserver",
+        "https://testserver:notaport",
+    ],
+)
+def test_the_deploy_checks_refuse_a_missing_or_wrong_site_url(settings, site_url):
+    settings.SITE_URL = site_url
+
+    messages = run_checks(include_deployment_checks=True)
+
+    assert "sessiondemo.W010" in {m.id for m in messages}
+
+
+def test_the_deploy_checks_accept_the_sites_https_url(settings):
+    settings.SITE_URL = "https://testserver"
+
+    messages = run_checks(include_deployment_checks=True)
+
+    assert "sessiondemo.W010" not in {m.id for m in messages}
