@@ -11,6 +11,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from sessiondemo.sessions import events
 from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.site import absolute_url
 
 from . import selectors, tasks
 
@@ -54,7 +55,7 @@ def sessions_end_all(*, user_id, reason) -> int:
     return SessionStore.end_user_sessions(user_id, reason=reason)
 
 
-def password_reset_request(*, email, base_url) -> None:
+def password_reset_request(*, email) -> None:
     """Queue a reset link for each account using ``email``; queue nothing for an unknown one."""
     for user in selectors.users_for_password_reset(email=email):
         uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
@@ -63,5 +64,5 @@ def password_reset_request(*, email, base_url) -> None:
         # Rendered and sent on the task's thread: the request only queues it,
         # so a known address costs the request no more than an unknown one.
         tasks.send_password_reset_mail.enqueue(
-            to=user.email, username=user.get_username(), reset_url=base_url + path
+            to=user.email, username=user.get_username(), reset_url=absolute_url(path)
         )

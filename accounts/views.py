@@ -63,8 +63,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("accounts:password_reset_done")
 
     def form_valid(self, form):
-        base_url = f"{self.request.scheme}://{self.request.get_host()}"
-        services.password_reset_request(email=form.cleaned_data["email"], base_url=base_url)
+        services.password_reset_request(email=form.cleaned_data["email"])
         return redirect(self.get_success_url())
 
 

@@ -8,6 +8,7 @@ https://docs.djangoproject.com/en/6.1/ref/settings/
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -51,6 +52,12 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+# The site's own address (scheme, host and port only). Every absolute URL the
+# site builds starts with it: links in mail, the https redirect. Never the
+# request's Host header, which ALLOWED_HOSTS checks by name only, not by port.
+# Production must set it (check --deploy says so); https there.
+SITE_URL = os.environ.get("DJANGO_SITE_URL", "http://localhost:8000" if DEBUG else "").strip()
 
 
 # Applications
@@ -230,6 +237,8 @@ X_FRAME_OPTIONS = "DENY"
 # header it sets (e.g. "X-Forwarded-Proto") so that Django knows the request
 # was secure; never set it without such a proxy.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# The redirect goes to the site's own host, not to whatever Host the request named.
+SECURE_SSL_HOST = urlsplit(SITE_URL).netloc or None
 SECURE_HSTS_SECONDS = 0 if DEBUG else 365 * 24 * 60 * 60
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
