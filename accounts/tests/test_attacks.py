@@ -9,12 +9,17 @@ import threading
 import pytest
 from django.core import mail
 from django.core.checks import run_checks
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models.signals import pre_save
 from django.test import Client
+from django.urls import reverse
 
 from accounts.models import User
+from accounts.tests.factories import UserFactory
 from sessiondemo.testing.mail import GatedEmailBackend
 from sessiondemo.testing.tasks import wait_for_tasks
-from sessiondemo.testing.web import NEW_PASSWORD, browser
+from sessiondemo.testing.web import NEW_PASSWORD, browser, log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +137,171 @@ def test_the_deploy_checks_accept_the_sites_https_url(settings):
     messages = run_checks(include_deployment_checks=True)
 
     assert "sessiondemo.W010" not in {m.id for m in messages}
+
+
+# -- Reset mail on tap -------------------------------------------------------------------
+
+
+def test_reset_requests_from_one_address_are_throttled(user, settings):
+    settings.ACCOUNTS_PASSWORD_RESETS_PER_IP = 3
+    client = browser(ip="203.0.113.50")
+
+    answers = [client.post(RESET, {"email": f"someone{n}@example.com"}, secure=True) for n in range(10)]
+
+    assert [a.status_code for a in answers] == [302] * 3 + [429] * 7
+    assert all(int(a["Retry-After"]) > 0 for a in answers[3:])
+    # Another client is still served.
+    assert browser(ip="198.51.100.50").post(RESET, {"email": user.email}, secure=True).status_code == 302
+
+
+def test_a_flood_of_reset_requests_for_one_address_sends_one_mail(user):
+    spellings = [user.email, user.email.upper(), user.email.title()]
+
+    answers = [
+        browser(ip=f"10.1.{n // 200}.{n % 200}").post(RESET, {"email": spellings[n % 3]}, secure=True)
+        for n in range(100)
+    ]
+    unknown = browser(ip="10.9.9.9").post(RESET, {"email": "nobody@example.com"}, secure=True)
+    wait_for_tasks()
+
+    assert [message.to for message in mail.outbox] == [[user.email]]
+    # Every answer, the throttled ones included, is the one an unknown address gets.
+    for answer in [*answers, unknown]:
+        assert (answer.status_code, answer["Location"]) == (302, "/accounts/password_reset/done/")
+        assert answer.content == unknown.content
+
+
+@pytest.mark.parametrize(
+    ("taken", "again"),
+    [
+        ("carol@example.com", "CAROL@Example.com"),
+        ("emile@bücher.example", "Emile@BÜCHER.example"),  # SQLite folds ASCII only
+        ("ada@example.com", " ada@ｅｘａｍｐｌｅ.com "),  # fullwidth, and spaces
+    ],
+)
+def test_signup_refuses_an_address_another_account_uses_in_any_spelling(taken, again):
+    UserFactory(email=taken)
+
+    response = browser().post(
+        SIGNUP,
+        {"username": "newcomer", "email": again, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        secure=True,
+    )
+
+    assert response.status_code == 200
+    assert "An account already uses this e-mail address." in response.text
+    assert not User.objects.filter(username="newcomer").exists()
+
+
+def test_the_database_refuses_a_second_account_with_the_same_address(user):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UserFactory(email=user.email.upper())
+
+    assert User.objects.count() == 1
+
+
+def test_a_signup_that_loses_a_race_for_its_address_gets_a_form_error(user):
+    def rival_signs_up_first(sender, instance, **kwargs):
+        # The rival's sign-up passed its checks at the same moment, and saves first.
+        if instance.username == "newcomer":
+            pre_save.disconnect(rival_signs_up_first, sender=User)
+            UserFactory(username="rival", email="shared@example.com")
+
+    pre_save.connect(rival_signs_up_first, sender=User)
+    try:
+        response = browser().post(
+            SIGNUP,
+            {"username": "newcomer", "email": "Shared@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+            secure=True,
+        )
+    finally:
+        pre_save.disconnect(rival_signs_up_first, sender=User)
+
+    assert response.status_code == 200
+    assert "An account already uses this e-mail address." in response.text
+    assert list(User.objects.filter(email__iexact="shared@example.com").values_list("username", flat=True)) == ["rival"]
+
+
+@pytest.fixture
+def admin_client(password):
+    root = User.objects.create_superuser("root", "root@example.com", password)
+    client = browser(ip="192.0.2.1")
+    log_in(client, root, password)
+    return client
+
+
+def admin_change(client, user, **fields):
+    """Post the admin's change form of ``user`` with ``fields`` changed; return the response."""
+    data = {
+        "username": user.username,
+        "email": user.email,
+        "first_name": "",
+        "last_name": "",
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        **fields,
+    }
+    return client.post(reverse("admin:accounts_user_change", args=[user.pk]), data, secure=True)
+
+
+def test_the_admin_refuses_an_address_another_account_uses(admin_client, user):
+    other = UserFactory()
+
+    response = admin_change(admin_client, other, email=user.email.upper())
+
+    assert response.status_code == 200
+    assert "An account already uses this e-mail address." in response.text
+    other.refresh_from_db()
+    assert other.email != user.email.upper()
+
+
+@pytest.fixture
+def migrator(transactional_db):
+    """Migrate the accounts app to a given migration; back to the latest ones afterwards."""
+    executor = MigrationExecutor(connection)
+
+    def migrate(name):
+        executor.loader.build_graph()
+        executor.migrate([("accounts", name)])
+        executor.loader.build_graph()
+        return executor.loader.project_state([("accounts", name)]).apps
+
+    yield migrate
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_the_migration_leaves_each_address_to_its_first_account(migrator, capsys):
+    old = migrator("0001_initial")
+    OldUser = old.get_model("accounts", "User")
+    for name, email in [
+        ("first", "shared@example.com"),
+        ("second", "SHARED@example.com"),
+        ("third", "shared@EXAMPLE.COM"),
+        ("alone", "alone@example.com"),
+        ("none", ""),
+        ("nobody", ""),
+    ]:
+        OldUser.objects.create(username=name, email=email, password="!")
+
+    migrator("0002_user_email_canonical")
+
+    emails = dict(User.objects.values_list("username", "email"))
+    assert emails == {
+        "first": "shared@example.com",
+        "second": "",
+        "third": "",
+        "alone": "alone@example.com",
+        "none": "",
+        "nobody": "",
+    }
+    canonical = dict(User.objects.values_list("username", "email_canonical"))
+    assert canonical["first"] == "shared@example.com"
+    assert canonical["alone"] == "alone@example.com"
+    assert canonical["second"] is canonical["none"] is None
+    printed = capsys.readouterr().out
+    second, third = (User.objects.get(username=n).pk for n in ("second", "third"))
+    assert f"user {second}: e-mail address cleared" in printed
+    assert f"user {third}: e-mail address cleared" in printed
+    assert "shared@" not in printed.lower()
