@@ -200,26 +200,44 @@ def test_the_database_refuses_a_second_account_with_the_same_address(user):
     assert User.objects.count() == 1
 
 
-def test_a_signup_that_loses_a_race_for_its_address_gets_a_form_error(user):
-    def rival_signs_up_first(sender, instance, **kwargs):
-        # The rival's sign-up passed its checks at the same moment, and saves first.
+@pytest.mark.django_db(transaction=True)
+def test_a_signup_that_loses_a_race_for_its_address_gets_a_form_error():
+    saving, rival_committed = threading.Event(), threading.Event()
+    answers = []
+
+    def wait_for_the_rival(sender, instance, **kwargs):
+        # The form has checked the address; the rival commits before this save.
         if instance.username == "newcomer":
-            pre_save.disconnect(rival_signs_up_first, sender=User)
-            UserFactory(username="rival", email="shared@example.com")
+            saving.set()
+            assert rival_committed.wait(10)
 
-    pre_save.connect(rival_signs_up_first, sender=User)
+    def sign_up():
+        try:
+            answers.append(
+                browser().post(
+                    SIGNUP,
+                    {"username": "newcomer", "email": "Shared@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+                    secure=True,
+                )
+            )
+        finally:
+            connection.close()
+
+    pre_save.connect(wait_for_the_rival, sender=User)
     try:
-        response = browser().post(
-            SIGNUP,
-            {"username": "newcomer", "email": "Shared@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
-            secure=True,
-        )
+        newcomer = threading.Thread(target=sign_up)
+        newcomer.start()
+        assert saving.wait(10)
+        UserFactory(username="rival", email="shared@example.com")
+        rival_committed.set()
+        newcomer.join(10)
     finally:
-        pre_save.disconnect(rival_signs_up_first, sender=User)
+        pre_save.disconnect(wait_for_the_rival, sender=User)
 
+    (response,) = answers
     assert response.status_code == 200
     assert "An account already uses this e-mail address." in response.text
-    assert list(User.objects.filter(email__iexact="shared@example.com").values_list("username", flat=True)) == ["rival"]
+    assert list(User.objects.values_list("username", flat=True)) == ["rival"]
 
 
 @pytest.fixture
