@@ -1,20 +1,43 @@
 from django import forms
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
+from . import selectors
 from .models import User
 
 
-class SignupForm(UserCreationForm):
+class AccountUniquenessMixin:
+    """Refuse an e-mail address that another account has, in any spelling."""
+
+    account_error_messages = {
+        "email_taken": _("An account already uses this e-mail address."),
+    }
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email")
+        if selectors.email_in_use(email=email, other_than=self.instance):
+            raise ValidationError(self.account_error_messages["email_taken"], code="email_taken")
+        return email
+
+
+class SignupForm(AccountUniquenessMixin, auth_forms.UserCreationForm):
     """Sign up with a username, an optional e-mail address and a checked password."""
 
-    class Meta(UserCreationForm.Meta):
+    class Meta(auth_forms.UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class AdminUserCreationForm(AccountUniquenessMixin, auth_forms.AdminUserCreationForm):
+    """The admin's "add user" form, with the site's account rules."""
+
+
+class AdminUserChangeForm(AccountUniquenessMixin, auth_forms.UserChangeForm):
+    """The admin's user change form, with the site's account rules."""
 
 
 class PasswordResetRequestForm(forms.Form):

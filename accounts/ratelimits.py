@@ -1,16 +1,20 @@
 """
-Limits on the account forms anyone may post, counted per client IP in Redis.
+Limits on the account forms anyone may post, counted in Redis.
 
-Past a limit the client gets 429 until the window's counter expires. (Failed
+Per client IP: past a limit the client gets 429 until the window's counter
+expires. Per e-mail address: one reset mail per window, whoever asks. (Failed
 logins have their own counters, in throttling.py.)
 """
 
 import logging
 
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from sessiondemo import throttle
 from sessiondemo.clients import client_ip
+
+from . import emails
 
 security_logger = logging.getLogger("django.security.sessiondemo.accounts")
 
@@ -31,3 +35,21 @@ def _blocked_for(request, action, limit):
 def signup_blocked_for(request):
     """Count a sign-up from this client; return for how long sign-ups from it are refused."""
     return _blocked_for(request, "signup", getattr(settings, "ACCOUNTS_SIGNUPS_PER_IP", 10))
+
+
+def password_reset_blocked_for(request):
+    """Count a reset request from this client; return for how long its requests are refused."""
+    limit = getattr(settings, "ACCOUNTS_PASSWORD_RESETS_PER_IP", 5)
+    return _blocked_for(request, "password-reset", limit)
+
+
+def password_reset_mail_due(email):
+    """Count a reset request for ``email``; return True if it is the first in its window."""
+    # A keyed hash: Redis holds no addresses, and the key has a fixed shape.
+    name = salted_hmac(
+        "accounts.ratelimits", emails.canonical(email) or "", algorithm="sha256"
+    ).hexdigest()[:32]
+    interval = getattr(settings, "ACCOUNTS_PASSWORD_RESET_MAIL_INTERVAL", 15 * 60)
+    counter = throttle.Counter(f"password-reset-mail:{name}", limit=1, window=interval)
+    ((count, _),) = throttle.hit(counter)
+    return count == 1

@@ -43,8 +43,21 @@ def session_list_for_user(*, user, current=None) -> list[SessionRow]:
     return rows
 
 
-def users_for_password_reset(*, email) -> list:
-    """Return the active accounts with a usable password whose address is ``email``."""
+def email_in_use(*, email, other_than=None) -> bool:
+    """Return whether an account other than ``other_than`` has ``email``, in any spelling."""
     address = emails.canonical(email)
-    users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
-    return [u for u in users if u.has_usable_password() and emails.canonical(u.email) == address]
+    if address is None:
+        return False
+    users = get_user_model()._default_manager.filter(email_canonical=address)
+    if other_than is not None and other_than.pk is not None:
+        users = users.exclude(pk=other_than.pk)
+    return users.exists()
+
+
+def user_for_password_reset(*, email):
+    """Return the active account with a usable password whose address is ``email``, or None."""
+    address = emails.canonical(email)
+    if address is None:
+        return None  # email_canonical=None would match every account without an address
+    user = get_user_model()._default_manager.filter(email_canonical=address, is_active=True).first()
+    return user if user is not None and user.has_usable_password() else None

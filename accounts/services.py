@@ -13,7 +13,7 @@ from sessiondemo.sessions import events
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.site import absolute_url
 
-from . import selectors, tasks
+from . import ratelimits, selectors, tasks
 
 # Where a session keeps the time its user last proved their password.
 AUTHENTICATED_AT_KEY = "_accounts_authenticated_at"
@@ -56,13 +56,19 @@ def sessions_end_all(*, user_id, reason) -> int:
 
 
 def password_reset_request(*, email) -> None:
-    """Queue a reset link for each account using ``email``; queue nothing for an unknown one."""
-    for user in selectors.users_for_password_reset(email=email):
-        uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
-        token = default_token_generator.make_token(user)
-        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
-        # Rendered and sent on the task's thread: the request only queues it,
-        # so a known address costs the request no more than an unknown one.
-        tasks.send_password_reset_mail.enqueue(
-            to=user.email, username=user.get_username(), reset_url=absolute_url(path)
-        )
+    """Queue a reset link for the account using ``email``, at most once per address and window."""
+    # Counted whether or not an account uses the address, so that neither the
+    # answer nor its cost says which.
+    if not ratelimits.password_reset_mail_due(email):
+        return
+    user = selectors.user_for_password_reset(email=email)
+    if user is None:
+        return
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
+    # Rendered and sent on the task's thread: the request only queues it, so a
+    # known address costs the request no more than an unknown one.
+    tasks.send_password_reset_mail.enqueue(
+        to=user.email, username=user.get_username(), reset_url=absolute_url(path)
+    )

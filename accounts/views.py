@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import IntegrityError, transaction
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -29,7 +30,16 @@ class SignupView(CreateView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        try:
+            with transaction.atomic():
+                response = super().form_valid(form)
+        except IntegrityError:
+            # A concurrent sign-up took the name or the address after this form
+            # checked them; checked again, the form says which.
+            form = self.get_form()
+            if form.is_valid():
+                form.add_error(None, "That account could not be created. Try again.")
+            return self.form_invalid(form)
         messages.success(self.request, "Your account is ready. Log in to continue.")
         return response
 
@@ -61,6 +71,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 class PasswordResetView(auth_views.PasswordResetView):
     form_class = PasswordResetRequestForm
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def post(self, request, *args, **kwargs):
+        if retry_after := ratelimits.password_reset_blocked_for(request):
+            return too_many_requests(request, retry_after)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         services.password_reset_request(email=form.cleaned_data["email"])
