@@ -43,6 +43,12 @@ def password_reset_blocked_for(request):
     return _blocked_for(request, "password-reset", limit)
 
 
+def password_reset_link_blocked_for(request):
+    """Count a visit of a reset link from this client; return for how long visits are refused."""
+    limit = getattr(settings, "ACCOUNTS_PASSWORD_RESET_LINKS_PER_IP", 20)
+    return _blocked_for(request, "password-reset-link", limit)
+
+
 def password_reset_mail_due(email):
     """Count a reset request for ``email``; return True if it is the first in its window."""
     # A keyed hash: Redis holds no addresses, and the key has a fixed shape.

@@ -1,19 +1,21 @@
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import IntegrityError, transaction
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, TemplateView
 
 from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import ratelimits, selectors, services, throttling
+from . import cookies, ratelimits, selectors, services, throttling
 from .forms import PasswordResetRequestForm, ReauthenticationForm, SignupForm
 
 
@@ -82,16 +84,47 @@ class PasswordResetView(auth_views.PasswordResetView):
         return redirect(self.get_success_url())
 
 
+@method_decorator(
+    [login_not_required, sensitive_post_parameters(), never_cache], name="dispatch"
+)
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's view, with the link's token kept in a signed cookie instead of the session."""
+
     success_url = reverse_lazy("accounts:password_reset_complete")
 
+    def dispatch(self, request, *args, uidb64, token, **kwargs):
+        self.validlink = False
+        self.user = self.get_user(uidb64)
+        if token != self.reset_url_token:
+            if retry_after := ratelimits.password_reset_link_blocked_for(request):
+                return too_many_requests(request, retry_after)
+            if self.user is not None and self.token_generator.check_token(self.user, token):
+                # As Django does: on to a URL without the token, which so stays out
+                # of Referer headers; the browser keeps it meanwhile.
+                response = redirect(
+                    "accounts:password_reset_confirm", uidb64=uidb64, token=self.reset_url_token
+                )
+                cookies.remember_reset_token(response, uidb64, token)
+                return response
+        else:
+            token = cookies.remembered_reset_token(request, uidb64)
+            if self.user is not None and self.token_generator.check_token(self.user, token):
+                self.validlink = True
+                # Past Django's dispatch, which would look for the token in the session.
+                return super(auth_views.PasswordResetConfirmView, self).dispatch(
+                    request, *args, uidb64=uidb64, token=self.reset_url_token, **kwargs
+                )
+        return self.render_to_response(self.get_context_data())
+
     def form_valid(self, form):
-        response = super().form_valid(form)
+        form.save()
         services.sessions_end_all(user_id=form.user.pk, reason=events.ENDED_BY_PASSWORD_RESET)
         if self.request.session.get(SESSION_KEY) == str(form.user.pk):
             # This browser's own session was one of them: forget it here too, or
             # saving it at the end of the request would fail (a 400).
             self.request.session.flush()
+        response = redirect(self.get_success_url())
+        cookies.forget_reset_token(response)
         return response
 
 

@@ -272,11 +272,13 @@ ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
 SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
 
 # The forms anyone may post are limited per client IP, within this window
-# (seconds): sign-ups (each answer says whether a username is taken) and
-# password reset requests. One reset mail per address per interval, at most.
+# (seconds): sign-ups (each answer says whether a username is taken), password
+# reset requests, and visits of reset links (guesses included). One reset
+# mail per address per interval, at most.
 ACCOUNTS_THROTTLE_WINDOW = 15 * 60
 ACCOUNTS_SIGNUPS_PER_IP = 10
 ACCOUNTS_PASSWORD_RESETS_PER_IP = 5
+ACCOUNTS_PASSWORD_RESET_LINKS_PER_IP = 20
 ACCOUNTS_PASSWORD_RESET_MAIL_INTERVAL = 15 * 60
 
 # Ending sessions from "Your sessions" asks for the password again once the
