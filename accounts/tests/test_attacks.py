@@ -13,13 +13,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import pre_save
 from django.test import Client
-from django.urls import reverse
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from accounts.tests.helpers import admin_change
 from sessiondemo.testing.mail import GatedEmailBackend
 from sessiondemo.testing.tasks import wait_for_tasks
-from sessiondemo.testing.web import NEW_PASSWORD, browser, log_in
+from sessiondemo.testing.web import NEW_PASSWORD, browser
 
 pytestmark = pytest.mark.django_db
 
@@ -238,29 +238,6 @@ def test_a_signup_that_loses_a_race_for_its_address_gets_a_form_error():
     assert response.status_code == 200
     assert "An account already uses this e-mail address." in response.text
     assert list(User.objects.values_list("username", flat=True)) == ["rival"]
-
-
-@pytest.fixture
-def admin_client(password):
-    root = User.objects.create_superuser("root", "root@example.com", password)
-    client = browser(ip="192.0.2.1")
-    log_in(client, root, password)
-    return client
-
-
-def admin_change(client, user, **fields):
-    """Post the admin's change form of ``user`` with ``fields`` changed; return the response."""
-    data = {
-        "username": user.username,
-        "email": user.email,
-        "first_name": "",
-        "last_name": "",
-        "is_active": "on",
-        "date_joined_0": "2026-01-01",
-        "date_joined_1": "00:00:00",
-        **fields,
-    }
-    return client.post(reverse("admin:accounts_user_change", args=[user.pk]), data, secure=True)
 
 
 def test_the_admin_refuses_an_address_another_account_uses(admin_client, user):
