@@ -11,11 +11,18 @@ from .models import User
 
 
 class AccountUniquenessMixin:
-    """Refuse an e-mail address that another account has, in any spelling."""
+    """Refuse a username or an e-mail address that another account has, in any spelling."""
 
     account_error_messages = {
+        "username_taken": _("A user with that username already exists."),
         "email_taken": _("An account already uses this e-mail address."),
     }
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        if selectors.username_in_use(username=username, other_than=self.instance):
+            raise ValidationError(self.account_error_messages["username_taken"], code="unique")
+        return username
 
     def clean_email(self):
         email = self.cleaned_data.get("email")

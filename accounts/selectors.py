@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from sessiondemo.sessions.backend import SessionStore
 
-from . import emails
+from . import emails, usernames
 from .user_agents import describe
 
 EPOCH = datetime.fromtimestamp(0, UTC)
@@ -43,15 +43,21 @@ def session_list_for_user(*, user, current=None) -> list[SessionRow]:
     return rows
 
 
+def username_in_use(*, username, other_than=None) -> bool:
+    """Return whether an account other than ``other_than`` has ``username``, in any spelling."""
+    name = usernames.canonical(username)
+    return bool(name) and _others(other_than).filter(username_canonical=name).exists()
+
+
 def email_in_use(*, email, other_than=None) -> bool:
     """Return whether an account other than ``other_than`` has ``email``, in any spelling."""
     address = emails.canonical(email)
-    if address is None:
-        return False
-    users = get_user_model()._default_manager.filter(email_canonical=address)
-    if other_than is not None and other_than.pk is not None:
-        users = users.exclude(pk=other_than.pk)
-    return users.exists()
+    return address is not None and _others(other_than).filter(email_canonical=address).exists()
+
+
+def _others(user):
+    users = get_user_model()._default_manager.all()
+    return users.exclude(pk=user.pk) if user is not None and user.pk is not None else users
 
 
 def user_for_password_reset(*, email):

@@ -132,16 +132,16 @@ def test_the_migration_renames_later_look_alikes_of_an_older_name(migrator, caps
     for name in ["émile", "Émile", "ross", "roß", "alice"]:
         OldUser.objects.create(username=name, password="!")
 
-    migrator("0003_user_username_canonical")
+    NewUser = migrator("0003_user_username_canonical").get_model("accounts", "User")
 
-    ids = dict(User.objects.values_list("username", "pk"))
-    names = dict(User.objects.values_list("pk", "username"))
+    ids = dict(NewUser.objects.values_list("username", "pk"))
+    names = dict(NewUser.objects.values_list("pk", "username"))
     second, fourth = sorted(names)[1], sorted(names)[3]
     assert names[second] == f"Émile-{second}"
     assert names[fourth] == f"roß-{fourth}"
     assert {"émile", "ross", "alice"} <= set(ids)
-    assert User.objects.get_by_natural_key("ÉMILE").username == "émile"
-    assert User.objects.get_by_natural_key("ROSS").username == "ross"
+    assert NewUser.objects.get_by_natural_key("ÉMILE").username == "émile"
+    assert NewUser.objects.get_by_natural_key("ROSS").username == "ross"
     printed = capsys.readouterr().out
     assert f"user {second}: renamed to 'Émile-{second}'" in printed
     assert f"user {fourth}: renamed to 'roß-{fourth}'" in printed
