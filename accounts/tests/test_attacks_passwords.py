@@ -59,9 +59,10 @@ def test_an_administrator_setting_a_users_password_ends_their_sessions(admin_cli
 
 
 def test_an_administrator_disabling_a_users_password_ends_their_sessions(admin_client, user, signed_in, redis):
-    response = set_password_in_admin(admin_client, user, usable_password="false")
+    response = set_password_in_admin(admin_client, user, usable_password="false", **{"unset-password": "1"})
 
     assert response.status_code == 302
+    assert response["Location"] == reverse("admin:accounts_user_change", args=[user.pk])
     assert_signed_out_at_once(redis, user, signed_in)
 
 
