@@ -1,6 +1,10 @@
-"""Django's AuthenticationMiddleware, reporting sessions that name a user they cannot prove."""
+"""
+Django's AuthenticationMiddleware, reporting sessions that name a user they cannot prove,
+and telling code with no request at hand (signals) which session the request runs in.
+"""
 
 import logging
+from contextvars import ContextVar
 
 from django.contrib.auth import SESSION_KEY, get_user
 from django.contrib.auth.middleware import (
@@ -9,6 +13,13 @@ from django.contrib.auth.middleware import (
 from django.utils.functional import SimpleLazyObject
 
 security_logger = logging.getLogger("django.security.sessiondemo.auth")
+
+_request_session = ContextVar("accounts_request_session", default=None)
+
+
+def request_session():
+    """Return the session of the request being served here (thread or task), or None."""
+    return _request_session.get()
 
 
 def get_user_reporting_refusals(request):
@@ -28,3 +39,9 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
     def process_request(self, request):
         super().process_request(request)
         request.user = SimpleLazyObject(lambda: get_user_reporting_refusals(request))
+        _request_session.set(request.session)
+
+    def process_response(self, request, response):
+        # Not reset(): under ASGI the response may be processed in another context.
+        _request_session.set(None)
+        return response

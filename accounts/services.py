@@ -50,8 +50,10 @@ def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
     return current.end_other_sessions(user.pk, reason=reason)
 
 
-def sessions_end_all(*, user_id, reason) -> int:
-    """End every session of the user ``user_id``; return how many ended."""
+def sessions_end_all(*, user_id, reason, keep=None) -> int:
+    """End every session of the user ``user_id`` but the session ``keep``; return how many ended."""
+    if keep is not None:
+        return keep.end_other_sessions(user_id, reason=reason)
     return SessionStore.end_user_sessions(user_id, reason=reason)
 
 

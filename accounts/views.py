@@ -60,12 +60,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form):
-        # Django's view saves the password and moves this session to a new id.
+        # Django's view saves the password (which ends the other sessions, see
+        # signals.py) and moves this session to a new id.
         response = super().form_valid(form)
-        # Django ends the other sessions lazily, at their next request; end them now.
-        services.sessions_end_others(
-            user=form.user, current=self.request.session, reason=events.ENDED_BY_PASSWORD_CHANGE
-        )
         services.session_authenticated(session=self.request.session)
         return response
 
@@ -117,8 +114,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return self.render_to_response(self.get_context_data())
 
     def form_valid(self, form):
-        form.save()
+        # Every session ends, this browser's too, before the new password can
+        # open one; saving it then ends any that a login made meanwhile.
         services.sessions_end_all(user_id=form.user.pk, reason=events.ENDED_BY_PASSWORD_RESET)
+        form.save()
         if self.request.session.get(SESSION_KEY) == str(form.user.pk):
             # This browser's own session was one of them: forget it here too, or
             # saving it at the end of the request would fail (a 400).

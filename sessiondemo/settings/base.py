@@ -211,7 +211,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 # Messages ride in a cookie, never in the session: a message for an anonymous
 # visitor must not create a Redis session.
-MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+MESSAGE_STORAGE = "sessiondemo.messages.CookieStorage"
 
 
 # Security headers
