@@ -10,7 +10,6 @@ import pytest
 from django.core import mail
 from django.core.checks import run_checks
 from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import pre_save
 from django.test import Client
 
@@ -201,43 +200,46 @@ def test_the_database_refuses_a_second_account_with_the_same_address(user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_signup_that_loses_a_race_for_its_address_gets_a_form_error():
+@pytest.mark.parametrize(
+    ("newcomer", "rival", "error"),
+    [
+        ({"username": "newcomer", "email": "Shared@example.com"}, {"username": "rival", "email": "shared@example.com"}, "An account already uses this e-mail address."),
+        ({"username": "Émile", "email": ""}, {"username": "émile", "email": ""}, "A user with that username already exists."),
+    ],
+    ids=["address", "username"],
+)
+def test_a_signup_that_loses_a_race_gets_a_form_error(newcomer, rival, error):
     saving, rival_committed = threading.Event(), threading.Event()
     answers = []
 
     def wait_for_the_rival(sender, instance, **kwargs):
-        # The form has checked the address; the rival commits before this save.
-        if instance.username == "newcomer":
+        # The form has checked the name and address; the rival commits before this save.
+        if instance.username == newcomer["username"]:
             saving.set()
             assert rival_committed.wait(10)
 
     def sign_up():
         try:
-            answers.append(
-                browser().post(
-                    SIGNUP,
-                    {"username": "newcomer", "email": "Shared@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
-                    secure=True,
-                )
-            )
+            form = {**newcomer, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+            answers.append(browser().post(SIGNUP, form, secure=True))
         finally:
             connection.close()
 
     pre_save.connect(wait_for_the_rival, sender=User)
     try:
-        newcomer = threading.Thread(target=sign_up)
-        newcomer.start()
+        thread = threading.Thread(target=sign_up)
+        thread.start()
         assert saving.wait(10)
-        UserFactory(username="rival", email="shared@example.com")
+        UserFactory(**rival)
         rival_committed.set()
-        newcomer.join(10)
+        thread.join(10)
     finally:
         pre_save.disconnect(wait_for_the_rival, sender=User)
 
     (response,) = answers
     assert response.status_code == 200
-    assert "An account already uses this e-mail address." in response.text
-    assert list(User.objects.values_list("username", flat=True)) == ["rival"]
+    assert error in response.text
+    assert list(User.objects.values_list("username", flat=True)) == [rival["username"]]
 
 
 def test_the_admin_refuses_an_address_another_account_uses(admin_client, user):
@@ -249,22 +251,6 @@ def test_the_admin_refuses_an_address_another_account_uses(admin_client, user):
     assert "An account already uses this e-mail address." in response.text
     other.refresh_from_db()
     assert other.email != user.email.upper()
-
-
-@pytest.fixture
-def migrator(transactional_db):
-    """Migrate the accounts app to a given migration; back to the latest ones afterwards."""
-    executor = MigrationExecutor(connection)
-
-    def migrate(name):
-        executor.loader.build_graph()
-        executor.migrate([("accounts", name)])
-        executor.loader.build_graph()
-        return executor.loader.project_state([("accounts", name)]).apps
-
-    yield migrate
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_the_migration_leaves_each_address_to_its_first_account(migrator, capsys):

@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import admin_add, admin_change
-from accounts.tests.test_attacks import migrator  # noqa: F401 (a fixture)
 from sessiondemo.testing.web import NEW_PASSWORD, browser, submit_login
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +125,7 @@ def test_the_admin_change_form_refuses_look_alikes_and_mixed_scripts(admin_clien
     assert other.username == "carol"
 
 
-def test_the_migration_renames_later_look_alikes_of_an_older_name(migrator, capsys):  # noqa: F811
+def test_the_migration_renames_later_look_alikes_of_an_older_name(migrator, capsys):
     old = migrator("0002_user_email_canonical")
     OldUser = old.get_model("accounts", "User")
     for name in ["émile", "Émile", "ross", "roß", "alice"]:
