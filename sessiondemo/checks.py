@@ -14,6 +14,8 @@ from django.core.checks import Info, Tags, Warning, register
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP
 
+from sessiondemo.site import configured_site_url
+
 ONE_YEAR = 365 * 24 * 60 * 60
 JSON_SERIALIZERS = {
     "django.contrib.sessions.serializers.JSONSerializer",
@@ -125,7 +127,7 @@ def _site_url_problems(url):
 
 @register(Tags.security, deploy=True)
 def check_site_url(app_configs, **kwargs):
-    url = getattr(settings, "SITE_URL", "")
+    url = configured_site_url()
     if problems := _site_url_problems(url):
         return [
             Warning(

@@ -4,9 +4,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
+def configured_site_url():
+    """Return SITE_URL as configured, "" if it is not."""
+    return getattr(settings, "SITE_URL", "")
+
+
 def site_url():
     """Return SITE_URL, the site's origin (``https://host[:port]``), without a trailing slash."""
-    url = getattr(settings, "SITE_URL", "")
+    url = configured_site_url()
     if not url:
         raise ImproperlyConfigured(
             "SITE_URL is not set: set DJANGO_SITE_URL to the site's address, "
