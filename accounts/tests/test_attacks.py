@@ -53,7 +53,7 @@ def test_the_reset_request_is_answered_before_its_mail_is_sent(user, mail_gate):
     assert [message.to for message in mail.outbox] == [[user.email]]
 
 
-def test_signup_probes_from_one_address_are_throttled(user, settings):
+def test_signup_probes_from_one_ip_are_throttled(user, settings):
     settings.ACCOUNTS_SIGNUPS_PER_IP = 5
     prober = browser(ip="203.0.113.9")
     names = [f"probe{n}" for n in range(30)]
@@ -141,7 +141,7 @@ def test_the_deploy_checks_accept_the_sites_https_url(settings):
 # -- Reset mail on tap -------------------------------------------------------------------
 
 
-def test_reset_requests_from_one_address_are_throttled(user, settings):
+def test_reset_requests_from_one_ip_are_throttled(user, settings):
     settings.ACCOUNTS_PASSWORD_RESETS_PER_IP = 3
     client = browser(ip="203.0.113.50")
 
