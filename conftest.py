@@ -31,6 +31,15 @@ def redis(redis_server):
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def tasks_finished():
+    """Let the tasks a test queued finish within it, not in the next one."""
+    yield
+    from sessiondemo.testing.tasks import wait_for_tasks
+
+    wait_for_tasks()
+
+
 @pytest.fixture
 def round_trips():
     """Record the round trips the site makes to Redis while the block runs."""

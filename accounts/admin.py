@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 from sessiondemo.sessions import events
 
 from . import selectors, services
+from .forms import AdminUserChangeForm, AdminUserCreationForm
 from .models import User
 
 
@@ -19,6 +20,8 @@ from .models import User
 class UserAdmin(DjangoUserAdmin):
     """Django's user admin, plus the user's live sessions and a way to end them."""
 
+    form = AdminUserChangeForm
+    add_form = AdminUserCreationForm
     change_form_template = "admin/accounts/user/change_form.html"
     actions = ["end_all_sessions"]
     readonly_fields = ("active_sessions",)

@@ -2,19 +2,40 @@ from django import forms
 from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import authenticate
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
+from . import selectors
 from .models import User
 
 
-class SignupForm(UserCreationForm):
+class AccountUniquenessMixin:
+    """Refuse a username or an e-mail address that another account has, in any spelling."""
+
+    account_error_messages = {
+        "username_taken": _("A user with that username already exists."),
+        "email_taken": _("An account already uses this e-mail address."),
+    }
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        if selectors.username_in_use(username=username, other_than=self.instance):
+            raise ValidationError(self.account_error_messages["username_taken"], code="unique")
+        return username
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email")
+        if selectors.email_in_use(email=email, other_than=self.instance):
+            raise ValidationError(self.account_error_messages["email_taken"], code="email_taken")
+        return email
+
+
+class SignupForm(AccountUniquenessMixin, auth_forms.UserCreationForm):
     """Sign up with a username, an optional e-mail address and a checked password."""
 
-    class Meta(UserCreationForm.Meta):
+    class Meta(auth_forms.UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
 
@@ -29,6 +50,24 @@ def is_password_of(request, user, password):
     """
     found = authenticate(request, username=user.get_username(), password=password)
     return found is not None and found.pk == user.pk
+
+
+class AdminUserCreationForm(AccountUniquenessMixin, auth_forms.AdminUserCreationForm):
+    """The admin's "add user" form, with the site's account rules."""
+
+
+class AdminUserChangeForm(AccountUniquenessMixin, auth_forms.UserChangeForm):
+    """The admin's user change form, with the site's account rules."""
+
+
+class PasswordResetRequestForm(forms.Form):
+    """Ask for the e-mail address of the account whose password is forgotten."""
+
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
 
 
 class ReauthenticationForm(forms.Form):

@@ -1,6 +1,11 @@
-"""Django's AuthenticationMiddleware, reporting refused sessions; login throttling's answers."""
+"""
+Django's AuthenticationMiddleware, reporting sessions that name a user they cannot prove,
+and telling code with no request at hand (signals) which session the request runs in; and
+login throttling's answers.
+"""
 
 import logging
+from contextvars import ContextVar
 
 from django.contrib.auth import SESSION_KEY, get_user
 from django.contrib.auth.middleware import (
@@ -15,6 +20,13 @@ from . import devices
 from .throttling import LoginThrottled
 
 security_logger = logging.getLogger("django.security.sessiondemo.auth")
+
+_request_session = ContextVar("accounts_request_session", default=None)
+
+
+def request_session():
+    """Return the session of the request being served here (thread or task), or None."""
+    return _request_session.get()
 
 
 def get_user_reporting_refusals(request):
@@ -34,6 +46,12 @@ class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
     def process_request(self, request):
         super().process_request(request)
         request.user = SimpleLazyObject(lambda: get_user_reporting_refusals(request))
+        _request_session.set(request.session)
+
+    def process_response(self, request, response):
+        # Not reset(): under ASGI the response may be processed in another context.
+        _request_session.set(None)
+        return response
 
 
 class LoginThrottleMiddleware(MiddlewareMixin):

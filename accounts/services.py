@@ -1,12 +1,19 @@
-"""Account actions that touch sessions: ending them, and asking for the password again."""
+"""Account actions: ending sessions, asking for the password again, and password reset mail."""
 
 import time
 
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.http import Http404
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from sessiondemo.sessions import events
 from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.site import absolute_url
+
+from . import ratelimits, selectors, tasks
 
 # Where a session keeps the time its user last proved their password.
 AUTHENTICATED_AT_KEY = "_accounts_authenticated_at"
@@ -43,6 +50,27 @@ def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
     return current.end_other_sessions(user.pk, reason=reason)
 
 
-def sessions_end_all(*, user_id, reason) -> int:
-    """End every session of the user ``user_id``; return how many ended."""
+def sessions_end_all(*, user_id, reason, keep=None) -> int:
+    """End every session of the user ``user_id`` but the session ``keep``; return how many ended."""
+    if keep is not None:
+        return keep.end_other_sessions(user_id, reason=reason)
     return SessionStore.end_user_sessions(user_id, reason=reason)
+
+
+def password_reset_request(*, email) -> None:
+    """Queue a reset link for the account using ``email``, at most once per address and window."""
+    # Counted whether or not an account uses the address, so that neither the
+    # answer nor its cost says which.
+    if not ratelimits.password_reset_mail_due(email):
+        return
+    user = selectors.user_for_password_reset(email=email)
+    if user is None:
+        return
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
+    # Rendered and sent on the task's thread: the request only queues it, so a
+    # known address costs the request no more than an unknown one.
+    tasks.send_password_reset_mail.enqueue(
+        to=user.email, username=user.get_username(), reset_url=absolute_url(path)
+    )

@@ -1,18 +1,28 @@
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import IntegrityError, transaction
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import CreateView, TemplateView
 
+from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import selectors, services
-from .forms import AdminPasswordChangeForm, PasswordChangeForm, ReauthenticationForm, SignupForm
+from . import cookies, ratelimits, selectors, services
+from .forms import (
+    AdminPasswordChangeForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+    ReauthenticationForm,
+    SignupForm,
+)
 
 
 @method_decorator(sensitive_post_parameters("password1", "password2"), name="dispatch")
@@ -21,8 +31,23 @@ class SignupView(CreateView):
     template_name = "registration/signup.html"
     success_url = reverse_lazy("accounts:login")
 
+    def post(self, request, *args, **kwargs):
+        # Each answer says whether a username is taken: one client gets only so many.
+        if retry_after := ratelimits.signup_blocked_for(request):
+            return too_many_requests(request, retry_after)
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
-        response = super().form_valid(form)
+        try:
+            with transaction.atomic():
+                response = super().form_valid(form)
+        except IntegrityError:
+            # A concurrent sign-up took the name or the address after this form
+            # checked them; checked again, the form says which.
+            form = self.get_form()
+            if form.is_valid():
+                form.add_error(None, "That account could not be created. Try again.")
+            return self.form_invalid(form)
         messages.success(self.request, "Your account is ready. Log in to continue.")
         return response
 
@@ -53,31 +78,70 @@ class PasswordChangeView(PasswordCheckView):
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form):
-        # Django's view saves the password and moves this session to a new id.
+        # Django's view saves the password (which ends the other sessions, see
+        # signals.py) and moves this session to a new id.
         response = super().form_valid(form)
-        # Django ends the other sessions lazily, at their next request; end them now.
-        services.sessions_end_others(
-            user=form.user, current=self.request.session, reason=events.ENDED_BY_PASSWORD_CHANGE
-        )
         services.session_authenticated(session=self.request.session)
         return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    email_template_name = "registration/password_reset_email.txt"
+    form_class = PasswordResetRequestForm
     success_url = reverse_lazy("accounts:password_reset_done")
 
-
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    success_url = reverse_lazy("accounts:password_reset_complete")
+    def post(self, request, *args, **kwargs):
+        if retry_after := ratelimits.password_reset_blocked_for(request):
+            return too_many_requests(request, retry_after)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        services.password_reset_request(email=form.cleaned_data["email"])
+        return redirect(self.get_success_url())
+
+
+@method_decorator(
+    [login_not_required, sensitive_post_parameters(), never_cache], name="dispatch"
+)
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's view, with the link's token kept in a signed cookie instead of the session."""
+
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def dispatch(self, request, *args, uidb64, token, **kwargs):
+        self.validlink = False
+        self.user = self.get_user(uidb64)
+        if token != self.reset_url_token:
+            if retry_after := ratelimits.password_reset_link_blocked_for(request):
+                return too_many_requests(request, retry_after)
+            if self.user is not None and self.token_generator.check_token(self.user, token):
+                # As Django does: on to a URL without the token, which so stays out
+                # of Referer headers; the browser keeps it meanwhile.
+                response = redirect(
+                    "accounts:password_reset_confirm", uidb64=uidb64, token=self.reset_url_token
+                )
+                cookies.remember_reset_token(response, uidb64, token)
+                return response
+        else:
+            token = cookies.remembered_reset_token(request, uidb64)
+            if self.user is not None and self.token_generator.check_token(self.user, token):
+                self.validlink = True
+                # Past Django's dispatch, which would look for the token in the session.
+                return super(auth_views.PasswordResetConfirmView, self).dispatch(
+                    request, *args, uidb64=uidb64, token=self.reset_url_token, **kwargs
+                )
+        return self.render_to_response(self.get_context_data())
+
+    def form_valid(self, form):
+        # Every session ends, this browser's too, before the new password can
+        # open one; saving it then ends any that a login made meanwhile.
         services.sessions_end_all(user_id=form.user.pk, reason=events.ENDED_BY_PASSWORD_RESET)
+        form.save()
         if self.request.session.get(SESSION_KEY) == str(form.user.pk):
             # This browser's own session was one of them: forget it here too, or
             # saving it at the end of the request would fail (a 400).
             self.request.session.flush()
+        response = redirect(self.get_success_url())
+        cookies.forget_reset_token(response)
         return response
 
 

@@ -11,7 +11,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Info, Tags, Warning, register
+from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP
+
+from sessiondemo.site import configured_site_url
 
 ONE_YEAR = 365 * 24 * 60 * 60
 JSON_SERIALIZERS = {
@@ -96,6 +99,43 @@ def check_https(app_configs, **kwargs):
                 "HSTS is shorter than a year or leaves out subdomains.",
                 hint="SECURE_HSTS_SECONDS >= 31536000 and SECURE_HSTS_INCLUDE_SUBDOMAINS = True.",
                 id="sessiondemo.W004",
+            )
+        ]
+    return []
+
+
+def _site_url_problems(url):
+    if not url:
+        return ["it is not set"]
+    parts = urlsplit(url)
+    try:
+        parts.port
+    except ValueError:
+        return ["its port is not a number"]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ["it is not an absolute http(s) URL"]
+    problems = []
+    if parts.scheme != "https" and not settings.DEBUG:
+        problems.append("it should be https")
+    if parts.username is not None or parts.path not in ("", "/") or parts.query or parts.fragment:
+        problems.append("it should name only the scheme, host and port")
+    host, _ = split_domain_port(parts.netloc.rpartition("@")[2])
+    if not validate_host(host, settings.ALLOWED_HOSTS):
+        problems.append("its host is not in ALLOWED_HOSTS")
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_site_url(app_configs, **kwargs):
+    url = configured_site_url()
+    if problems := _site_url_problems(url):
+        return [
+            Warning(
+                f"SITE_URL {url!r} is not the site's address: {'; '.join(problems)}.",
+                hint="Set DJANGO_SITE_URL to the site's https origin, e.g. "
+                "https://sessions.example.com: links in mail and the https redirect are "
+                "built from it, never from the request's Host header.",
+                id="sessiondemo.W010",
             )
         ]
     return []

@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from sessiondemo.testing import web
+from sessiondemo.testing.tasks import wait_for_tasks
 from sessiondemo.testing.web import (
     NEW_PASSWORD,
     change_password,
@@ -212,6 +213,7 @@ def test_a_password_reset_logs_ended_by_password_reset(log, browser, user, passw
     ids = [log_in(browser(), user, password), log_in(browser(), user, password)]
     anonymous = browser()
     anonymous.post("/accounts/password_reset/", {"email": user.email}, secure=True)
+    wait_for_tasks()
     link = re.search(r"https://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     form_url = anonymous.get(link, secure=True)["Location"]
 
@@ -349,6 +351,7 @@ def test_no_record_of_any_logger_carries_a_session_id(
     log_in(browser(), user, NEW_PASSWORD)
     anonymous = browser()
     anonymous.post("/accounts/password_reset/", {"email": user.email}, secure=True)
+    wait_for_tasks()
     link = re.search(r"https://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     form_url = anonymous.get(link, secure=True)["Location"]
     anonymous.post(form_url, {"new_password1": password, "new_password2": password}, secure=True)

@@ -9,6 +9,7 @@ from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions.keys import user_index_key
+from sessiondemo.testing.tasks import wait_for_tasks
 from sessiondemo.testing.web import NEW_PASSWORD, browser, is_logged_in, log_in, session_exists
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +22,7 @@ def request_reset(client, email):
     response = client.post("/accounts/password_reset/", {"email": email}, secure=True)
     assert response.status_code == 302
     assert response["Location"] == "/accounts/password_reset/done/"
+    wait_for_tasks()  # the mail is sent off the request path
 
 
 def reset_link(message):

@@ -34,7 +34,7 @@ def test_signup_creates_a_user_with_a_profile_and_sends_them_to_log_in(client, r
     carol = User.objects.get(username="carol")
     assert carol.check_password(NEW_PASSWORD)
     assert Profile.objects.filter(user=carol).exists()
-    assert redis.dbsize() == 0  # signing up does not log in
+    assert session_keys(redis) == []  # signing up does not log in
 
 
 def test_signup_form_errors_say_what_is_wrong(client):

@@ -8,6 +8,7 @@ https://docs.djangoproject.com/en/6.1/ref/settings/
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -51,6 +52,12 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+# The site's own address (scheme, host and port only). Every absolute URL the
+# site builds starts with it: links in mail, the https redirect. Never the
+# request's Host header, which ALLOWED_HOSTS checks by name only, not by port.
+# Production must set it (check --deploy says so); https there.
+SITE_URL = os.environ.get("DJANGO_SITE_URL", "http://localhost:8000" if DEBUG else "").strip()
 
 
 # Applications
@@ -205,7 +212,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 # Messages ride in a cookie, never in the session: a message for an anonymous
 # visitor must not create a Redis session.
-MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+MESSAGE_STORAGE = "sessiondemo.messages.CookieStorage"
 
 
 # Security headers
@@ -231,6 +238,8 @@ X_FRAME_OPTIONS = "DENY"
 # header it sets (e.g. "X-Forwarded-Proto") so that Django knows the request
 # was secure; never set it without such a proxy.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# The redirect goes to the site's own host, not to whatever Host the request named.
+SECURE_SSL_HOST = urlsplit(SITE_URL).netloc or None
 SECURE_HSTS_SECONDS = 0 if DEBUG else 365 * 24 * 60 * 60
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
@@ -272,6 +281,16 @@ ACCOUNTS_DEVICE_COOKIE_AGE = 365 * 24 * 60 * 60
 # Per-client budgets count an IPv6 client by this prefix of its address (one
 # subscriber usually has a whole /64); an IPv4 client by its address.
 CLIENT_IPV6_PREFIX_LENGTH = 64
+
+# The forms anyone may post are limited per client IP, within this window
+# (seconds): sign-ups (each answer says whether a username is taken), password
+# reset requests, and visits of reset links (guesses included). One reset
+# mail per address per interval, at most.
+ACCOUNTS_THROTTLE_WINDOW = 15 * 60
+ACCOUNTS_SIGNUPS_PER_IP = 10
+ACCOUNTS_PASSWORD_RESETS_PER_IP = 5
+ACCOUNTS_PASSWORD_RESET_LINKS_PER_IP = 20
+ACCOUNTS_PASSWORD_RESET_MAIL_INTERVAL = 15 * 60
 
 # Ending sessions from "Your sessions" asks for the password again once the
 # session's last authentication is older than this (seconds).
@@ -325,6 +344,19 @@ else:
             "BACKEND": "django.core.mail.backends.console.EmailBackend",
         },
     }
+
+
+# Tasks: slow work (sending mail) runs on a background thread of the web
+# process, off the request path; at most MAX_QUEUED tasks wait. Not durable:
+# what is still queued when the process stops is lost.
+# https://docs.djangoproject.com/en/6.1/topics/tasks/
+
+TASKS = {
+    "default": {
+        "BACKEND": "sessiondemo.tasks.ThreadBackend",
+        "OPTIONS": {"MAX_QUEUED": 1000},
+    },
+}
 
 
 # Logging: the engine's events go to "sessiondemo.*" loggers.

@@ -11,6 +11,8 @@ from sessiondemo.testing.probes import CountingConnection  # noqa: E402
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+SITE_URL = "https://testserver"
+SECURE_SSL_HOST = "testserver"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -34,6 +34,7 @@ def production_env(redis_url, **extra):
         DJANGO_SETTINGS_MODULE="sessiondemo.settings.base",
         DJANGO_SECRET_KEY=get_random_secret_key() + get_random_secret_key(),
         DJANGO_ALLOWED_HOSTS="sessions.example.com",
+        DJANGO_SITE_URL="https://sessions.example.com",
         EMAIL_HOST="smtp.example.com",
         REDIS_URL=redis_url,
     )
@@ -99,6 +100,7 @@ def test_sec38_the_projects_checks_find_nothing_on_the_suites_settings():
         *checks.check_csp(None),
         *checks.check_allowed_hosts(None),
         *checks.check_https(None),
+        *checks.check_site_url(None),
         *checks.check_session_store(None),
         *checks.check_eviction_policy(None),
     ]
@@ -115,6 +117,7 @@ def test_sec38_the_projects_checks_are_registered_as_deploy_checks():
         checks.check_csp,
         checks.check_allowed_hosts,
         checks.check_https,
+        checks.check_site_url,
         checks.check_session_store,
         checks.check_eviction_policy,
     ):
