@@ -73,6 +73,8 @@ MIDDLEWARE = [
     # Outside CommonMiddleware, so that even its 400 for a bad Host carries them.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before anything reads the request: text no UTF-8 store can hold is a 400.
+    "sessiondemo.middleware.RequestTextMiddleware",
     "sessiondemo.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
