@@ -3,12 +3,22 @@ Hostile bytes (issue 7, item 10).
 
 A request can carry text the site cannot use: a charset that decodes to lone
 surrogates (UTF-7, unicode_escape), which no UTF-8 hash, Redis key, database
-or page can hold. Each such request is the site's 400 page, costs no Redis
+or page can hold; a "charset" that is no text encoding (base64, rot13); a
+Content-Type Django cannot parse while it builds the request, before any
+middleware runs. Each such request is the site's 400 page, costs no Redis
 command and changes nothing; it is never a 500.
 """
 
+import contextlib
+import io
+from wsgiref.util import setup_testing_defaults
+
 import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 
 from accounts.models import User
@@ -130,3 +140,120 @@ def test_a_failed_login_in_utf_8_still_gets_the_form_again(user, redis):
 
     assert response.status_code == 200
     assert 'role="alert"' in response.text
+
+
+# -- Content-Types that break the request while Django builds it ---------------------------
+
+# Django raises these from the request's constructor, outside every middleware:
+# the server, not the site, answered 500.
+UNREADABLE_CONTENT_TYPES = {
+    "codec that is no text encoding": f"multipart/form-data; boundary={BOUNDARY}; charset=base64",
+    "another one": f"multipart/form-data; boundary={BOUNDARY}; charset=rot13",
+    "RFC 2231 charset unknown": f"multipart/form-data; boundary={BOUNDARY}; charset*=nope''utf-8",
+    "longer than Django parses": f"multipart/form-data; boundary={BOUNDARY}; x={'x' * 10_000}",
+}
+LOGIN_BODY = multipart(field("username", b"alice"), field("password", b"wrong"))
+
+
+@contextlib.contextmanager
+def connections_kept():
+    # As Django's test client does: the request signals would close the test's database connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def through_wsgi(content_type, body, query="next=/profile/", method="POST"):
+    """Send ``body`` to the login page through the project's WSGI application; return (status, page)."""
+    from sessiondemo.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/accounts/login/",
+        "QUERY_STRING": query,
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": "testserver",
+    }
+    setup_testing_defaults(environ)
+    started = []
+    with connections_kept():
+        result = application(environ, lambda status, headers, exc_info=None: started.append(status))
+        try:
+            page = b"".join(result).decode()
+        finally:
+            result.close()
+    return int(started[0].split()[0]), page
+
+
+def through_asgi(content_type, body, query="next=/profile/", method="POST"):
+    """Send ``body`` to the login page through the project's ASGI application; return (status, page)."""
+    from sessiondemo.asgi import application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": "/accounts/login/",
+        "raw_path": b"/accounts/login/",
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", content_type.encode("latin-1"))],
+        "server": ("testserver", 443),
+        "client": ("127.0.0.1", 50000),
+    }
+
+    async def exchange():
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+        start = await communicator.receive_output(timeout=5)
+        chunks = []
+        while True:
+            message = await communicator.receive_output(timeout=5)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        return start["status"], b"".join(chunks).decode()
+
+    with connections_kept():
+        return async_to_sync(exchange)()
+
+
+@pytest.mark.parametrize("content_type", UNREADABLE_CONTENT_TYPES.values(), ids=UNREADABLE_CONTENT_TYPES)
+@pytest.mark.parametrize("through", [through_wsgi, through_asgi], ids=["wsgi", "asgi"])
+def test_a_content_type_django_cannot_read_is_the_sites_400_page(through, content_type, redis, round_trips):
+    with round_trips() as trips:
+        status, page = through(content_type, LOGIN_BODY)
+
+    assert status == 400
+    assert "Bad request (400)" in page
+    assert len(trips) == 0
+    assert session_keys(redis) == []
+
+
+@pytest.mark.parametrize("charset", ["base64", "rot13", "hex", "zlib"])
+def test_a_charset_that_is_no_text_encoding_is_a_400(charset, redis, round_trips):
+    with round_trips() as trips:
+        response = post_multipart(Client(raise_request_exception=False), "/accounts/login/", LOGIN_BODY, charset)
+
+    assert_refused(response, redis, trips)
+
+
+@pytest.mark.parametrize("through", [through_wsgi, through_asgi], ids=["wsgi", "asgi"])
+def test_the_applications_still_serve_the_login_page_and_refuse_a_post_without_a_csrf_token(through, redis):
+    readable = f"multipart/form-data; boundary={BOUNDARY}; charset=utf-8"
+
+    status, page = through(readable, b"", method="GET")
+    assert status == 200
+    assert "<h1>Log in</h1>" in page
+    # The real handlers check CSRF tokens, unlike the test client.
+    status, page = through(readable, LOGIN_BODY)
+    assert status == 403
