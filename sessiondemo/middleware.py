@@ -19,6 +19,9 @@ def request_text(request):
     """Yield (where, text) for each piece of decoded text in ``request``."""
     yield "path", request.path
     yield from _fields("query string", request.GET)
+    for name, value in request.COOKIES.items():
+        yield "cookie name", name
+        yield "cookie", value
     try:
         yield from _fields("form field", request.POST)
         files = request.FILES
@@ -29,9 +32,6 @@ def request_text(request):
         yield "file field name", name
         for upload in uploads:
             yield "file name", upload.name or ""
-    for name, value in request.COOKIES.items():
-        yield "cookie name", name
-        yield "cookie", value
 
 
 def _fields(where, query_dict):
@@ -41,17 +41,32 @@ def _fields(where, query_dict):
             yield where, value
 
 
+def is_text_encoding(name):
+    """Return whether ``name`` is a codec that decodes bytes to text ("base64" is not)."""
+    try:
+        # Not b"": Python decodes nothing without looking at the codec.
+        b"-".decode(name, "ignore")
+    except LookupError:
+        return False
+    return True
+
+
 class RequestTextMiddleware(MiddlewareMixin):
     """
     Answer 400 (the site's page, as for any SuspiciousOperation) to a request
-    whose path, query string, form fields, file names or cookies hold text that
-    cannot be encoded as UTF-8.
+    whose Content-Type cannot be read (see sessiondemo.handlers) or names a
+    charset that is no text encoding, or whose path, query string, form
+    fields, file names or cookies hold text that cannot be encoded as UTF-8.
 
     It reads the form body early, as CsrfViewMiddleware would: a view can no
     longer change its upload handlers.
     """
 
     def process_request(self, request):
+        if error := getattr(request, "content_type_error", None):
+            raise SuspiciousRequestText("A Content-Type header that cannot be read.") from error
+        if request.encoding and not is_text_encoding(request.encoding):
+            raise SuspiciousRequestText("A Content-Type charset that is no text encoding.")
         for where, text in request_text(request):
             if SURROGATE.search(text):
                 # Never the text itself: it cannot be written to a log either.
