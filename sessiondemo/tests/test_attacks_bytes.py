@@ -142,6 +142,44 @@ def test_a_failed_login_in_utf_8_still_gets_the_form_again(user, redis):
     assert 'role="alert"' in response.text
 
 
+
+# -- NUL in a query string: PostgreSQL refuses it in text -----------------------------------
+
+# Query strings reach database lookups without a form: the admin's list
+# filters, its search and its autocomplete. Forms refuse NUL themselves.
+NUL_QUERIES = [
+    "/admin/accounts/user/?username=%00",
+    "/admin/accounts/user/?q=a%00",
+    "/admin/profiles/profile/?q=%00",
+    "/admin/autocomplete/?term=%00&app_label=profiles&model_name=profile&field_name=user",
+    "/admin/accounts/user/?%00=1",
+]
+
+
+@pytest.mark.parametrize("url", NUL_QUERIES)
+def test_a_nul_in_an_admin_query_string_is_a_400(url, admin_client, redis):
+    response = admin_client.get(url, secure=True)
+
+    assert response.status_code == 400
+    assert "Bad request (400)" in response.text
+    assert admin_client.get("/admin/accounts/user/?q=root", secure=True).status_code == 200
+
+
+def test_a_nul_in_the_login_pages_query_string_is_a_400_and_costs_redis_nothing(redis, round_trips):
+    with round_trips() as trips:
+        response = Client(raise_request_exception=False).get("/accounts/login/?next=/profile/%00", secure=True)
+
+    assert_refused(response, redis, trips)
+
+
+def test_a_nul_in_a_form_field_is_still_the_forms_own_error(user, redis):
+    response = Client(raise_request_exception=False).post(
+        "/accounts/login/", {"username": user.username + "\x00", "password": "x\x00"}, secure=True
+    )
+
+    assert response.status_code == 200
+    assert 'role="alert"' in response.text
+
 # -- Content-Types that break the request while Django builds it ---------------------------
 
 # Django raises these from the request's constructor, outside every middleware:
