@@ -56,7 +56,10 @@ class RequestTextMiddleware(MiddlewareMixin):
     Answer 400 (the site's page, as for any SuspiciousOperation) to a request
     whose Content-Type cannot be read (see sessiondemo.handlers) or names a
     charset that is no text encoding, or whose path, query string, form
-    fields, file names or cookies hold text that cannot be encoded as UTF-8.
+    fields, file names or cookies hold text that cannot be encoded as UTF-8,
+    or whose query string holds a NUL: query strings reach database lookups
+    without a form (the admin's filters, search and autocomplete), and
+    PostgreSQL cannot store NUL in text. Forms refuse NUL themselves.
 
     It reads the form body early, as CsrfViewMiddleware would: a view can no
     longer change its upload handlers.
@@ -67,6 +70,9 @@ class RequestTextMiddleware(MiddlewareMixin):
             raise SuspiciousRequestText("A Content-Type header that cannot be read.") from error
         if request.encoding and not is_text_encoding(request.encoding):
             raise SuspiciousRequestText("A Content-Type charset that is no text encoding.")
+        for where, text in _fields("query string", request.GET):
+            if "\x00" in text:
+                raise SuspiciousRequestText(f"A {where} with a NUL character.")
         for where, text in request_text(request):
             if SURROGATE.search(text):
                 # Never the text itself: it cannot be written to a log either.
