@@ -1,5 +1,5 @@
 """
-Hostile bytes (issue 7, item 10).
+Hostile bytes and forged log lines (issue 7, items 10 and 19).
 
 A request can carry text the site cannot use: a charset that decodes to lone
 surrogates (UTF-7, unicode_escape), which no UTF-8 hash, Redis key, database
@@ -7,10 +7,17 @@ or page can hold; a "charset" that is no text encoding (base64, rot13); a
 Content-Type Django cannot parse while it builds the request, before any
 middleware runs. Each such request is the site's 400 page, costs no Redis
 command and changes nothing; it is never a 500.
+
+Request data in a log line (a path, a method, an address from
+X-Forwarded-For, a username) cannot start a line of its own: each event is
+one record, and one line on the project's console, however the request
+spells its newlines.
 """
 
 import contextlib
 import io
+import logging
+from urllib.parse import quote
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -19,10 +26,11 @@ from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.test import Client
+from django.test import Client, override_settings
 
 from accounts.models import User
-from sessiondemo.testing.web import session_keys
+from sessiondemo.testing.store import sessions_at
+from sessiondemo.testing.web import browser, log_in, session_keys, submit_login
 
 pytestmark = pytest.mark.django_db
 
@@ -295,3 +303,110 @@ def test_the_applications_still_serve_the_login_page_and_refuse_a_post_without_a
     # The real handlers check CSRF tokens, unlike the test client.
     status, page = through(readable, LOGIN_BODY)
     assert status == 403
+
+
+
+# -- Forged log lines ------------------------------------------------------------------------
+
+FAKE_TIME = "2026-12-01 09:00:00,000"
+FAKE_RECORD = f"{FAKE_TIME} CRITICAL sessiondemo.sessions: FORGED root logged in from 10.0.0.1"
+# Whatever a log reader may take for the end of a line.
+NEWLINES = {"LF": "\n", "CRLF": "\r\n", "CR": "\r", "NEL": "\x85", "LINE SEPARATOR": "\u2028"}
+# Where nothing listens: every session read or write is an outage.
+NOWHERE = "redis://127.0.0.1:9/0"
+
+
+@pytest.fixture
+def console():
+    """Return a function that gives the lines the project's configured console handler wrote."""
+    handler = logging.getHandlerByName("console")
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield lambda: stream.getvalue().splitlines()
+    handler.setStream(previous)
+
+
+def assert_one_line(console, caplog, logger, words):
+    """
+    Assert one record from ``logger`` with ``words``, written as one line.
+
+    On the project's console (its configured handler), and in caplog's text,
+    whose handler the project did not configure: the call site escapes too.
+    """
+    records = [r for r in caplog.records if r.name == logger and words in r.getMessage()]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    [line] = [line for line in console() if "FORGED" in line]
+    assert words in line and logger in line
+    assert not [line for line in console() if line.startswith(FAKE_TIME)]
+    assert not [line for line in caplog.text.splitlines() if line.startswith(FAKE_TIME)]
+
+
+@pytest.mark.urls("sessiondemo.tests.security_urls")
+@pytest.mark.parametrize("newline", NEWLINES.values(), ids=NEWLINES)
+def test_a_path_cannot_forge_a_line_of_the_outage_log(newline, console, caplog, redis):
+    path = "/test/remember/" + quote(f"x{newline}{FAKE_RECORD}", safe="") + "/"
+
+    with sessions_at(NOWHERE):
+        response = Client(raise_request_exception=False).get(path, secure=True)
+
+    assert response.status_code == 503
+    assert_one_line(console, caplog, "sessiondemo.sessions", "Session store unavailable for GET /test/remember/x")
+
+
+@pytest.mark.urls("sessiondemo.tests.security_urls")
+def test_a_method_cannot_forge_a_line_of_the_outage_log(console, caplog, redis):
+    with sessions_at(NOWHERE):
+        response = Client(raise_request_exception=False).generic(
+            f"GET\n{FAKE_RECORD}", "/test/remember/x/", secure=True
+        )
+
+    assert response.status_code == 503
+    assert_one_line(console, caplog, "sessiondemo.sessions", "Session store unavailable for GET")
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1, SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE=1)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_forwarded_address_cannot_forge_a_line_of_the_guessed_ids_log(newline, console, caplog, redis):
+    client = Client(raise_request_exception=False, HTTP_X_FORWARDED_FOR=f"203.0.113.7{newline}{FAKE_RECORD}")
+    client.cookies[COOKIE] = "a" * 32
+
+    assert client.get("/profile/", secure=True).status_code == 429
+    assert_one_line(console, caplog, "django.security.sessiondemo.sessions", "Unknown session ids from one client")
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_a_forwarded_address_cannot_forge_a_line_of_the_user_agent_log(user, password, console, caplog, redis):
+    victim = browser()
+    session_id = log_in(victim, user, password)
+    thief = Client(HTTP_USER_AGENT=f"curl{chr(10)}{FAKE_RECORD}", HTTP_X_FORWARDED_FOR=f"203.0.113.66\n{FAKE_RECORD}")
+    thief.cookies[COOKIE] = session_id
+
+    assert thief.get("/profile/", secure=True).status_code == 200
+    assert_one_line(console, caplog, "django.security.sessiondemo.sessions", "another User-Agent")
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_username_and_address_cannot_forge_a_line_of_the_lockout_log(newline, user, console, caplog, redis):
+    user.username = f"alice{newline}{FAKE_RECORD}"
+    for _ in range(settings.ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT):
+        client = Client(raise_request_exception=False, HTTP_X_FORWARDED_FOR=f"203.0.113.9{newline}{FAKE_RECORD}")
+        submit_login(client, user, "wrong")
+
+    assert_one_line(console, caplog, "django.security.sessiondemo.login", "Login locked after repeated failures")
+
+
+def test_any_record_of_any_logger_is_one_line_on_the_console_and_keeps_its_traceback(console):
+    for name in ("sessiondemo.anything", "django.security.anything", "django.request", "accounts"):
+        try:
+            raise ValueError("the cause")
+        except ValueError:
+            logging.getLogger(name).error("Refused %s", f"x\r\n{FAKE_RECORD}", exc_info=True)
+
+    lines = console()
+    assert not [line for line in lines if line.startswith(FAKE_TIME)]
+    forged = [line for line in lines if "FORGED" in line]
+    assert len(forged) == 4
+    # The traceback follows each record, line by line, as Python wrote it.
+    assert lines.count("ValueError: the cause") == 4
+    assert sum(line.startswith("Traceback (most recent call last):") for line in lines) == 4
