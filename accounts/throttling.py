@@ -15,7 +15,7 @@ import logging
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from sessiondemo import throttle
+from sessiondemo import logsafe, throttle
 from sessiondemo.clients import client_ip
 from sessiondemo.responses import too_many_requests
 
@@ -59,7 +59,7 @@ def login_failed(request, username):
     if account_count == account.limit or ip_count == by_ip.limit:
         security_logger.warning(
             "Login locked after repeated failures: ip=%s account_failures=%d ip_failures=%d",
-            ip,
+            logsafe.text(ip),
             account_count,
             ip_count,
         )

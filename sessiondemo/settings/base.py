@@ -318,18 +318,36 @@ else:
     }
 
 
-# Logging: the engine's events go to "sessiondemo.*" loggers.
+# Logging: every record reaches the console through the root logger: the
+# project's ("sessiondemo.*", and its security records under
+# "django.security.sessiondemo.*"), Django's (whose default prints them only
+# with DEBUG on) and any library's warnings. Every handler escapes control
+# characters in messages, so that a newline in request data cannot forge a
+# record (sessiondemo.logsafe).
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "escape_controls": {"()": "sessiondemo.logsafe.EscapeControls"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["escape_controls"]},
+        # As in Django's default: errors mailed to ADMINS in production.
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "escape_controls"],
+        },
     },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "sessiondemo": {"handlers": ["console"], "level": "INFO", "propagate": True},
+        "sessiondemo": {"level": "INFO"},
+        # Replaces Django's debug-only console; its records go on to the root's.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
     },
 }
