@@ -188,6 +188,33 @@ def test_a_nul_in_a_form_field_is_still_the_forms_own_error(user, redis):
     assert response.status_code == 200
     assert 'role="alert"' in response.text
 
+
+# -- Admin action selections: they reach a query without a form ---------------------------
+
+
+@pytest.mark.parametrize("changelist", ["/admin/accounts/user/", "/admin/profiles/profile/", "/admin/auth/group/"])
+@pytest.mark.parametrize("selected", ["abc", "1\x00", "9" * 30, "", "-1.5"])
+def test_an_action_on_a_selection_that_names_no_object_is_a_400(changelist, selected, admin_client, user, redis):
+    response = admin_client.post(
+        changelist,
+        {"action": "delete_selected", "index": "0", "_selected_action": [str(user.pk), selected]},
+        secure=True,
+    )
+
+    assert response.status_code == 400
+    assert "Bad request (400)" in response.text
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_an_action_on_real_objects_still_runs(admin_client, user, redis):
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "end_all_sessions", "index": "0", "_selected_action": [str(user.pk)]},
+        secure=True,
+    )
+
+    assert response.status_code == 302
+
 # -- Content-Types that break the request while Django builds it ---------------------------
 
 # Django raises these from the request's constructor, outside every middleware:
