@@ -215,6 +215,34 @@ def test_an_action_on_real_objects_still_runs(admin_client, user, redis):
 
     assert response.status_code == 302
 
+
+# -- Huge values -------------------------------------------------------------------------------
+
+# Each search term is a clause of the query; SQLite refuses an expression
+# more than 1000 deep. A request line of 4 KB (gunicorn's limit) holds 2,000.
+MANY_TERMS = "a+" * 1500
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/admin/accounts/user/?q={MANY_TERMS}",
+        f"/admin/profiles/profile/?q={MANY_TERMS}",
+        f"/admin/autocomplete/?term={MANY_TERMS}&app_label=profiles&model_name=profile&field_name=user",
+    ],
+)
+def test_an_admin_search_with_more_terms_than_anyone_types_is_a_400(url, admin_client, redis):
+    response = admin_client.get(url, secure=True)
+
+    assert response.status_code == 400
+    assert "Bad request (400)" in response.text
+
+
+def test_an_admin_search_with_a_few_long_terms_still_searches(admin_client, redis):
+    response = admin_client.get("/admin/accounts/user/?q=" + "r" * 5000 + "+root", secure=True)
+
+    assert response.status_code == 200
+
 # -- Content-Types that break the request while Django builds it ---------------------------
 
 # Django raises these from the request's constructor, outside every middleware:
