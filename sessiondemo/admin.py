@@ -2,15 +2,22 @@ import functools
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.utils.text import smart_split
 
 from accounts.throttling import throttled_login
+
+# Each search term is a clause of the query, and SQLite refuses an expression
+# more than 1000 deep; nobody types this many.
+MAX_SEARCH_TERMS = 100
 
 
 class AdminSite(admin.AdminSite):
     """
     Django's admin site, with the site's login throttling on its login page,
-    and a 400 for an action on a selection that names no object.
+    and a 400 for what its views would send to the database without a form
+    and the database cannot take (see input_checked).
     """
 
     def login(self, request, extra_context=None):
@@ -18,21 +25,25 @@ class AdminSite(admin.AdminSite):
 
     def admin_view(self, view, cacheable=False):
         model_admin = getattr(view, "__self__", None)
-        if isinstance(model_admin, admin.ModelAdmin):
-            view = selection_checked(view, model_admin.model)
-        return super().admin_view(view, cacheable)
+        model = model_admin.model if isinstance(model_admin, admin.ModelAdmin) else None
+        return super().admin_view(input_checked(view, model), cacheable)
 
 
-def selection_checked(view, model):
-    """Refuse a POST whose action selection holds a value that is no primary key of ``model``."""
+def input_checked(view, model=None):
+    """
+    Refuse a search (a changelist's or the autocomplete's) of more than
+    MAX_SEARCH_TERMS terms, and an action on a selection that holds a value
+    that is no primary key of ``model``.
+    """
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if request.method == "POST":
+        for name in (SEARCH_VAR, "term"):
+            if len(list(smart_split(request.GET.get(name, "")))) > MAX_SEARCH_TERMS:
+                raise SuspiciousOperation(f"An admin search of more than {MAX_SEARCH_TERMS} terms.")
+        if model is not None and request.method == "POST":
             pk = model._meta.pk
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                # Django filters on the selection without a form: a value that
-                # is no key fails in the query, a 500.
                 try:
                     pk.run_validators(pk.to_python(value))
                 except ValidationError:
