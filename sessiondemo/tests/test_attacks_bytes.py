@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client, override_settings
+from django.utils.html import escape
 
 from accounts.models import User
 from sessiondemo.testing.store import sessions_at
@@ -242,6 +243,52 @@ def test_an_admin_search_with_a_few_long_terms_still_searches(admin_client, redi
     response = admin_client.get("/admin/accounts/user/?q=" + "r" * 5000 + "+root", secure=True)
 
     assert response.status_code == 200
+
+
+# Odd but valid text: each form answers with its own error or succeeds.
+ODD_TEXT = {
+    "NUL": "a\x00b",
+    "controls": "".join(map(chr, range(1, 32))) + "\x7f\x85",
+    "RTL override": "\u202eevil\u202c",
+    "emoji": "🙂👩🏽‍💻",
+    "huge": "x" * 100_000,
+}
+
+
+@pytest.mark.parametrize("text", ODD_TEXT.values(), ids=ODD_TEXT)
+def test_odd_text_in_every_form_field_is_a_form_error_or_success(text, redis):
+    client = Client(raise_request_exception=False)
+    for path, fields in FORMS.items():
+        response = client.post(path, dict.fromkeys(fields, text), secure=True)
+
+        assert response.status_code in (200, 302), path
+    assert session_keys(redis) == []
+
+
+def test_a_body_past_djangos_limits_is_a_400(redis, round_trips):
+    client = Client(raise_request_exception=False)
+
+    with round_trips() as trips:
+        too_big = client.post("/accounts/login/", {"username": "x" * 3_000_000, "password": "x"}, secure=True)
+        too_many = client.post("/accounts/login/", {f"f{n}": "x" for n in range(1_500)}, secure=True)
+
+    assert (too_big.status_code, too_many.status_code) == (400, 400)
+    assert "Bad request (400)" in too_big.text and "Bad request (400)" in too_many.text
+    assert len(trips) == 0
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+@pytest.mark.parametrize("text", ODD_TEXT.values(), ids=ODD_TEXT)
+def test_odd_text_in_the_headers_a_session_keeps_is_shown_escaped(text, user, password, admin_client, redis):
+    client = Client(raise_request_exception=False, HTTP_USER_AGENT=text, HTTP_X_FORWARDED_FOR=text)
+    address = escape(text.strip())
+
+    assert submit_login(client, user, password).status_code == 302
+    assert client.get("/profile/", secure=True).status_code == 200
+    mine = client.get("/accounts/sessions/", secure=True)
+    assert mine.status_code == 200 and address in mine.text
+    theirs = admin_client.get(f"/admin/accounts/user/{user.pk}/change/", secure=True)
+    assert theirs.status_code == 200 and address in theirs.text
 
 # -- Content-Types that break the request while Django builds it ---------------------------
 
