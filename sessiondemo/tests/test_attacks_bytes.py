@@ -315,20 +315,27 @@ def connections_kept():
         request_finished.connect(close_old_connections)
 
 
-def through_wsgi(content_type, body, query="next=/profile/", method="POST"):
-    """Send ``body`` to the login page through the project's WSGI application; return (status, page)."""
+def through_wsgi(method, path, headers, body=b"", query=""):
+    """
+    Send a request through the project's WSGI application, as a server would; return (status, page).
+
+    ``headers`` maps names to the raw bytes of their values; the environ holds
+    them as PEP 3333 says, decoded as ISO-8859-1.
+    """
     from sessiondemo.wsgi import application
 
     environ = {
         "REQUEST_METHOD": method,
-        "PATH_INFO": "/accounts/login/",
+        "PATH_INFO": path,
         "QUERY_STRING": query,
-        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
         "wsgi.url_scheme": "https",
         "HTTP_HOST": "testserver",
     }
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        environ[key if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value.decode("latin-1")
     setup_testing_defaults(environ)
     started = []
     with connections_kept():
@@ -340,21 +347,22 @@ def through_wsgi(content_type, body, query="next=/profile/", method="POST"):
     return int(started[0].split()[0]), page
 
 
-def through_asgi(content_type, body, query="next=/profile/", method="POST"):
-    """Send ``body`` to the login page through the project's ASGI application; return (status, page)."""
+def through_asgi(method, path, headers, body=b"", query=""):
+    """Send a request through the project's ASGI application, as a server would; return (status, page)."""
     from sessiondemo.asgi import application
 
+    headers = {"host": b"testserver", **{name.lower(): value for name, value in headers.items()}}
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method,
         "scheme": "https",
-        "path": "/accounts/login/",
-        "raw_path": b"/accounts/login/",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-type", content_type.encode("latin-1"))],
+        "headers": [(name.encode(), value) for name, value in headers.items()],
         "server": ("testserver", 443),
         "client": ("127.0.0.1", 50000),
     }
@@ -375,11 +383,16 @@ def through_asgi(content_type, body, query="next=/profile/", method="POST"):
         return async_to_sync(exchange)()
 
 
+def login_post(through, content_type, body, method="POST"):
+    headers = {"Content-Type": content_type.encode("latin-1")}
+    return through(method, "/accounts/login/", headers, body, query="next=/profile/")
+
+
 @pytest.mark.parametrize("content_type", UNREADABLE_CONTENT_TYPES.values(), ids=UNREADABLE_CONTENT_TYPES)
 @pytest.mark.parametrize("through", [through_wsgi, through_asgi], ids=["wsgi", "asgi"])
 def test_a_content_type_django_cannot_read_is_the_sites_400_page(through, content_type, redis, round_trips):
     with round_trips() as trips:
-        status, page = through(content_type, LOGIN_BODY)
+        status, page = login_post(through, content_type, LOGIN_BODY)
 
     assert status == 400
     assert "Bad request (400)" in page
@@ -399,11 +412,11 @@ def test_a_charset_that_is_no_text_encoding_is_a_400(charset, redis, round_trips
 def test_the_applications_still_serve_the_login_page_and_refuse_a_post_without_a_csrf_token(through, redis):
     readable = f"multipart/form-data; boundary={BOUNDARY}; charset=utf-8"
 
-    status, page = through(readable, b"", method="GET")
+    status, page = login_post(through, readable, b"", method="GET")
     assert status == 200
     assert "<h1>Log in</h1>" in page
     # The real handlers check CSRF tokens, unlike the test client.
-    status, page = through(readable, LOGIN_BODY)
+    status, page = login_post(through, readable, LOGIN_BODY)
     assert status == 403
 
 
@@ -512,3 +525,40 @@ def test_any_record_of_any_logger_is_one_line_on_the_console_and_keeps_its_trace
     # The traceback follows each record, line by line, as Python wrote it.
     assert lines.count("ValueError: the cause") == 4
     assert sum(line.startswith("Traceback (most recent call last):") for line in lines) == 4
+
+
+
+# -- Odd bytes in Host and in the session cookie, as a server hands them over ----------------
+
+ODD_BYTES = {
+    "latin-1": b"\xff\xfe",
+    "UTF-8": "é".encode(),
+    "CESU-8 surrogate": b"\xed\xa0\x80",
+    "NUL": b"a\x00b",
+    "bracket": b"[",
+    "long": b"x" * 5000,
+}
+
+
+@pytest.mark.parametrize("host", ODD_BYTES.values(), ids=ODD_BYTES)
+@pytest.mark.parametrize("through", [through_wsgi, through_asgi], ids=["wsgi", "asgi"])
+def test_a_host_with_odd_bytes_is_the_sites_400_page_at_no_redis_cost(through, host, redis, round_trips):
+    with round_trips() as trips:
+        status, page = through("GET", "/profile/", {"Host": host, "Cookie": f"{COOKIE}={'a' * 32}".encode()})
+
+    assert status == 400
+    assert "Bad request (400)" in page
+    assert len(trips) == 0
+
+
+@pytest.mark.parametrize(
+    "value", [*ODD_BYTES.values(), b"a" * 31 + b"\xff", "é".encode() * 16], ids=[*ODD_BYTES, "31 + 1", "16 é"]
+)
+@pytest.mark.parametrize("through", [through_wsgi, through_asgi], ids=["wsgi", "asgi"])
+def test_a_session_cookie_with_odd_bytes_is_an_anonymous_visitor_at_no_redis_cost(through, value, redis, round_trips):
+    with round_trips() as trips:
+        status, page = through("GET", "/profile/", {"Cookie": COOKIE.encode() + b"=" + value})
+
+    assert status == 302
+    assert len(trips) == 0
+    assert session_keys(redis) == []
