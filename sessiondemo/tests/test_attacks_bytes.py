@@ -28,8 +28,12 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client, override_settings
 from django.utils.html import escape
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accounts.models import User
+from sessiondemo import logsafe
 from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import browser, log_in, session_keys, submit_login
 
@@ -527,6 +531,34 @@ def test_any_record_of_any_logger_is_one_line_on_the_console_and_keeps_its_trace
     assert sum(line.startswith("Traceback (most recent call last):") for line in lines) == 4
 
 
+
+
+# Any text at all, lone surrogates and every control character included.
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=100)
+PROPERTY = hypothesis_settings(
+    max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@PROPERTY
+@given(value=ANY_TEXT)
+def test_logsafe_text_is_one_line_that_reads_back_as_the_value(value):
+    escaped = logsafe.text(value)
+
+    assert len(escaped.splitlines()) <= 1
+    escaped.encode()  # a log file can hold it
+    # Unambiguous: Python's own unescaping gives the value back.
+    assert escaped.encode("latin-1", "backslashreplace").decode("unicode_escape") == value
+
+
+@PROPERTY
+@given(value=ANY_TEXT, logger=st.sampled_from(["sessiondemo.x", "django.request", "django.security.x", "accounts"]))
+def test_any_message_of_any_logger_is_one_line_on_the_console(value, logger, console):
+    before = len(console())
+
+    logging.getLogger(logger).warning("value=%s", value)
+
+    assert len(console()) == before + 1
 
 # -- Odd bytes in Host and in the session cookie, as a server hands them over ----------------
 
