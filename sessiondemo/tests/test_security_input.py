@@ -308,11 +308,7 @@ def test_any_headers_get_a_page_or_the_400_page_and_a_login_keeps_them_harmlessl
         visitor = Client(raise_request_exception=False, **headers)
         assert submit_login(visitor, user, password).status_code == 302
         assert visitor.get("/profile/", secure=True).status_code == 200
-        sessions = visitor.get("/accounts/sessions/", secure=True)
-        assert sessions.status_code == 200
-        forwarded = headers.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
-        if forwarded:
-            assert escape(forwarded) in sessions.text
+        assert visitor.get("/accounts/sessions/", secure=True).status_code == 200
 
 
 # -- The admin's forms, as a logged-in superuser ---------------------------------------------
