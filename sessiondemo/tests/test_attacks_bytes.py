@@ -302,6 +302,8 @@ def test_odd_text_in_the_headers_a_session_keeps_is_shown_escaped(text, user, pa
 UNREADABLE_CONTENT_TYPES = {
     "codec that is no text encoding": f"multipart/form-data; boundary={BOUNDARY}; charset=base64",
     "another one": f"multipart/form-data; boundary={BOUNDARY}; charset=rot13",
+    "codec that decodes nothing": f"multipart/form-data; boundary={BOUNDARY}; charset=undefined",
+    "codec that splits the query string": f"multipart/form-data; boundary={BOUNDARY}; charset=idna",
     "RFC 2231 charset unknown": f"multipart/form-data; boundary={BOUNDARY}; charset*=nope''utf-8",
     "longer than Django parses": f"multipart/form-data; boundary={BOUNDARY}; x={'x' * 10_000}",
 }
@@ -405,7 +407,7 @@ def test_a_content_type_django_cannot_read_is_the_sites_400_page(through, conten
     assert session_keys(redis) == []
 
 
-@pytest.mark.parametrize("charset", ["base64", "rot13", "hex", "zlib"])
+@pytest.mark.parametrize("charset", ["base64", "rot13", "hex", "zlib", "undefined", "idna"])
 def test_a_charset_that_is_no_text_encoding_is_a_400(charset, redis, round_trips):
     with round_trips() as trips:
         response = post_multipart(Client(raise_request_exception=False), "/accounts/login/", LOGIN_BODY, charset)
