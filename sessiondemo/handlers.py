@@ -1,7 +1,7 @@
 """Django's WSGI and ASGI handlers, with requests that no Content-Type header can break."""
 
 import django
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.handlers import asgi, wsgi
 
 
@@ -11,8 +11,10 @@ class UnreadableContentTypeKept:
 
     Django reads it while it builds the request, before any middleware or error
     page exists, so what it raises there reaches the server as a bare 500: a
-    header it cannot parse (BadRequest) or a charset that is a codec but no
-    text encoding, such as "base64" (LookupError).
+    header it cannot parse (BadRequest), or a charset it then decodes the
+    query string with and cannot: "base64" is no text encoding (LookupError),
+    "undefined" decodes nothing (UnicodeError), "idna" turns the query string
+    into other fields (TooManyFieldsSent).
     """
 
     content_type_error = None
@@ -20,7 +22,7 @@ class UnreadableContentTypeKept:
     def _set_content_type_params(self, meta):
         try:
             super()._set_content_type_params(meta)
-        except (BadRequest, LookupError) as e:
+        except (BadRequest, SuspiciousOperation, LookupError, ValueError) as e:
             # Read as no body at all, in UTF-8, until the middleware refuses it.
             self.content_type, self.content_params, self._encoding = "", {}, None
             self.content_type_error = e

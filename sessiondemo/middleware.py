@@ -42,11 +42,11 @@ def _fields(where, query_dict):
 
 
 def is_text_encoding(name):
-    """Return whether ``name`` is a codec that decodes bytes to text ("base64" is not)."""
+    """Return whether Django can decode form data with the codec ``name`` ("base64", "idna" it cannot)."""
     try:
-        # Not b"": Python decodes nothing without looking at the codec.
-        b"-".decode(name, "ignore")
-    except LookupError:
+        # As Django decodes; and not b"": Python decodes nothing without looking at the codec.
+        b"-".decode(name, "replace")
+    except (LookupError, ValueError):
         return False
     return True
 
