@@ -28,7 +28,7 @@ def escape_controls(message):
 
 
 def text(value):
-    """Return ``value`` as text for a log line: one line, and backslashes doubled so it reads back unambiguously."""
+    """Return ``value`` as one line of log text that reads back unambiguously (backslashes doubled)."""
     return escape_controls(str(value).replace("\\", "\\\\"))
 
 

@@ -3,10 +3,13 @@ Hostile bytes and forged log lines (issue 7, items 10 and 19).
 
 A request can carry text the site cannot use: a charset that decodes to lone
 surrogates (UTF-7, unicode_escape), which no UTF-8 hash, Redis key, database
-or page can hold; a "charset" that is no text encoding (base64, rot13); a
-Content-Type Django cannot parse while it builds the request, before any
-middleware runs. Each such request is the site's 400 page, costs no Redis
-command and changes nothing; it is never a 500.
+or page can hold; a "charset" Django cannot decode with (base64, undefined,
+idna); a Content-Type Django cannot parse while it builds the request, before
+any middleware runs; a NUL in a query string, which the admin hands to
+PostgreSQL; an admin action on a selection that names no object, or a search
+of thousands of terms. Each such request is the site's 400 page, costs no
+Redis command and changes nothing; it is never a 500. Odd but valid text
+(NUL, controls, RTL overrides, emoji, 100,000 characters) gets form errors.
 
 Request data in a log line (a path, a method, an address from
 X-Forwarded-For, a username) cannot start a line of its own: each event is
@@ -30,7 +33,6 @@ from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client, override_settings
-from django.utils.html import escape
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -158,7 +160,6 @@ def test_a_failed_login_in_utf_8_still_gets_the_form_again(user, redis):
     assert 'role="alert"' in response.text
 
 
-
 # -- NUL in a query string: PostgreSQL refuses it in text -----------------------------------
 
 # Query strings reach database lookups without a form: the admin's list
@@ -252,7 +253,8 @@ def test_an_admin_search_with_a_few_long_terms_still_searches(admin_client, redi
     assert response.status_code == 200
 
 
-# Odd but valid text: each form answers with its own error or succeeds.
+# -- Odd but valid text: each form answers with its own error or succeeds -------------------
+
 ODD_TEXT = {
     "NUL": "a\x00b",
     "controls": "".join(map(chr, range(1, 32))) + "\x7f\x85",
@@ -297,6 +299,7 @@ def test_odd_text_in_the_headers_a_session_keeps_is_shown_escaped(text, user, pa
     for page in (mine, theirs):
         assert page.status_code == 200
         assert "<script>alert(1)" not in page.text
+
 
 # -- Content-Types that break the request while Django builds it ---------------------------
 
@@ -419,7 +422,10 @@ def test_a_charset_that_is_no_text_encoding_is_a_400(charset, redis, round_trips
 
 
 # Every codec Python knows by any name, aliases included.
-ALL_CODECS = sorted({m.name for m in pkgutil.iter_modules(encodings.__path__)} - {"aliases"} | set(encodings.aliases.aliases))
+ALL_CODECS = sorted(
+    {module.name for module in pkgutil.iter_modules(encodings.__path__)} - {"aliases"}
+    | set(encodings.aliases.aliases)
+)
 
 
 def test_no_charset_python_knows_breaks_a_login(redis):
