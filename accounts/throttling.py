@@ -27,7 +27,7 @@ import logging
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from sessiondemo import throttle
+from sessiondemo import logsafe, throttle
 from sessiondemo.clients import client_network
 
 from . import devices
@@ -96,7 +96,7 @@ class Attempt:
         if any(c.limit == n for c, n in zip(self.budgets.values(), self.counts)):
             security_logger.warning(
                 "Login locked after repeated failures: network=%s %s",
-                client_network(self.request) if self.request is not None else None,
+                logsafe.text(client_network(self.request)) if self.request is not None else None,
                 " ".join(f"{name}_failures={n}" for name, n in zip(self.budgets, self.counts)),
             )
 

@@ -11,18 +11,24 @@ INVALID_NETWORK = "invalid"
 
 def client_ip(request):
     """
-    Return the client's IP address.
+    Return the client's IP address, or "" if the trusted proxy's header names none.
 
     That is the TCP peer, unless TRUSTED_PROXY_COUNT proxies stand in front:
     then it is the address the outermost of them saw, read from the right of
-    X-Forwarded-For, where a client cannot forge it.
+    X-Forwarded-For, where a client cannot forge it. What is not an IP
+    address there is never passed on, to be stored, shown or logged.
     """
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     peer = request.META.get("REMOTE_ADDR", "")
     if proxies <= 0:
         return peer
     forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
-    return forwarded[-proxies] if len(forwarded) >= proxies else peer
+    if len(forwarded) < proxies:
+        return peer
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return ""
 
 
 def ipv6_prefix_length():

@@ -5,6 +5,8 @@ import logging
 from django.http import HttpResponse
 from django.template import loader
 
+from sessiondemo import logsafe
+
 logger = logging.getLogger("sessiondemo.sessions")
 
 
@@ -26,7 +28,10 @@ def service_unavailable(request, exception, *, log=True):
     response = _render("503.html", 503, 30)
     if log:
         logger.error(
-            "Session store unavailable for %s %s: %s", request.method, request.path, exception
+            "Session store unavailable for %s %s: %s",
+            logsafe.text(request.method),
+            logsafe.text(request.path),
+            logsafe.text(exception),
         )
         # Logged once, here, with the cause: not again by django.request's "Service Unavailable".
         response._has_been_logged = True

@@ -10,7 +10,7 @@ from django.contrib.sessions.middleware import (
 )
 from django.utils.cache import add_never_cache_headers
 
-from sessiondemo import throttle
+from sessiondemo import logsafe, throttle
 from sessiondemo.clients import client_ip, client_network, client_user_agent
 from sessiondemo.responses import service_unavailable, too_many_requests
 
@@ -39,7 +39,7 @@ def count_unknown_id(request):
     if count == counter.limit:
         security_logger.warning(
             "Unknown session ids from one client: ip=%s count=%d in 60 s; answering 429.",
-            ip,
+            logsafe.text(ip),
             count,
         )
     if count >= counter.limit:
@@ -106,7 +106,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 "Session used from another User-Agent than at login: user=%s session=%s ip=%s",
                 session.get(SESSION_KEY),
                 session.handle,
-                client_ip(request),
+                logsafe.text(client_ip(request)),
             )
 
     @staticmethod

@@ -80,6 +80,8 @@ MIDDLEWARE = [
     # Outside CommonMiddleware, so that even its 400 for a bad Host carries them.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before anything reads the request: text no UTF-8 store can hold is a 400.
+    "sessiondemo.middleware.RequestTextMiddleware",
     "sessiondemo.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -359,18 +361,36 @@ TASKS = {
 }
 
 
-# Logging: the engine's events go to "sessiondemo.*" loggers.
+# Logging: every record reaches the console through the root logger: the
+# project's ("sessiondemo.*", and its security records under
+# "django.security.sessiondemo.*"), Django's (whose default prints them only
+# with DEBUG on) and any library's warnings. Every handler escapes control
+# characters in messages, so that a newline in request data cannot forge a
+# record (sessiondemo.logsafe).
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "escape_controls": {"()": "sessiondemo.logsafe.EscapeControls"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["escape_controls"]},
+        # As in Django's default: errors mailed to ADMINS in production.
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "escape_controls"],
+        },
     },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "sessiondemo": {"handlers": ["console"], "level": "INFO", "propagate": True},
+        "sessiondemo": {"level": "INFO"},
+        # Replaces Django's debug-only console; its records go on to the root's.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
     },
 }

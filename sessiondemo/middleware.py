@@ -1,0 +1,79 @@
+"""Refuse requests whose text the site cannot use, before anything else reads it."""
+
+import re
+
+from django.core.exceptions import SuspiciousOperation
+from django.utils.deprecation import MiddlewareMixin
+
+# A lone surrogate: what a charset the client names (UTF-7, unicode_escape)
+# can make Python decode, and what no UTF-8 hash, Redis key, database or page
+# can hold.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class SuspiciousRequestText(SuspiciousOperation):
+    """Occurs when a request holds text that the site cannot use."""
+
+
+def request_text(request):
+    """Yield (where, text) for each piece of decoded text in ``request``."""
+    yield "path", request.path
+    yield from _fields("query string", request.GET)
+    for name, value in request.COOKIES.items():
+        yield "cookie name", name
+        yield "cookie", value
+    try:
+        yield from _fields("form field", request.POST)
+        files = request.FILES
+    except OSError:
+        # The client went away while sending the body; Django reads it as empty.
+        return
+    for name, uploads in files.lists():
+        yield "file field name", name
+        for upload in uploads:
+            yield "file name", upload.name or ""
+
+
+def _fields(where, query_dict):
+    for name, values in query_dict.lists():
+        yield f"{where} name", name
+        for value in values:
+            yield where, value
+
+
+def is_text_encoding(name):
+    """Return whether Django can decode form data with the codec ``name`` ("base64", "idna" it cannot)."""
+    try:
+        # As Django decodes; and not b"": Python decodes nothing without looking at the codec.
+        b"-".decode(name, "replace")
+    except (LookupError, ValueError):
+        return False
+    return True
+
+
+class RequestTextMiddleware(MiddlewareMixin):
+    """
+    Answer 400 (the site's page, as for any SuspiciousOperation) to a request
+    whose Content-Type cannot be read (see sessiondemo.handlers) or names a
+    charset that is no text encoding, or whose path, query string, form
+    fields, file names or cookies hold text that cannot be encoded as UTF-8,
+    or whose query string holds a NUL: query strings reach database lookups
+    without a form (the admin's filters, search and autocomplete), and
+    PostgreSQL cannot store NUL in text. Forms refuse NUL themselves.
+
+    It reads the form body early, as CsrfViewMiddleware would: a view can no
+    longer change its upload handlers.
+    """
+
+    def process_request(self, request):
+        if error := getattr(request, "content_type_error", None):
+            raise SuspiciousRequestText("A Content-Type header that cannot be read.") from error
+        if request.encoding and not is_text_encoding(request.encoding):
+            raise SuspiciousRequestText("A Content-Type charset that is no text encoding.")
+        for where, text in _fields("query string", request.GET):
+            if "\x00" in text:
+                raise SuspiciousRequestText(f"A {where} with a NUL character.")
+        for where, text in request_text(request):
+            if SURROGATE.search(text):
+                # Never the text itself: it cannot be written to a log either.
+                raise SuspiciousRequestText(f"A {where} that is not valid Unicode (a lone surrogate).")
