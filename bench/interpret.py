@@ -63,8 +63,9 @@ def reads(ours, rivals):
                 "a GET), and "
             )
         text += (
-            "the client computes an HMAC of the session id to name the key and parses the "
-            "fields' JSON where the cache unpickles one string"
+            "the client checks the id's check characters, computes a keyed hash of it to name "
+            "the key, checks each field's tag and parses the fields' JSON where the cache "
+            "unpickles one string"
         )
     return text + "."
 
