@@ -2,7 +2,6 @@
 
 import logging
 import re
-import time
 
 import pytest
 from django.conf import settings

@@ -22,7 +22,6 @@ import hmac
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.signing import JSONSerializer
@@ -32,7 +31,6 @@ from .connection import get_client, is_cluster, store_errors
 from .exceptions import SessionTooLarge
 from .keys import (
     AGENT_FIELD,
-    CREATED_FIELD,
     DATA_PREFIX,
     FIELD_MAC_BYTES,
     IDLE_FIELD,
@@ -48,32 +46,20 @@ from .keys import (
     is_well_formed,
     new_session_id,
     open_successor,
-    seal_successor,
     session_handle,
     session_name,
     session_redis_key,
-    successor_id,
 )
+from .moves import SessionMovesMixin
 from .users import UserSessionsMixin
 
 security_logger = logging.getLogger("django.security.SuspiciousSession")
 
 # A request that reaches a session through ids replaced meanwhile follows at most this many.
 MAX_HOPS = 2
-# How often a move is tried again when a concurrent write or move got there first.
-MAX_ATTEMPTS = 10
 
 
-class Move:
-    """A move of the session from ``old_key`` to a new id, done by the next save."""
-
-    def __init__(self, old_key, *, continued, grace):
-        self.old_key = old_key
-        self.continued = continued
-        self.grace = grace
-
-
-class SessionStore(UserSessionsMixin, SessionBase):
+class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     """Keep each session in one Redis hash; see the module docstring."""
 
     def __init__(self, session_key=None):
@@ -329,25 +315,31 @@ class SessionStore(UserSessionsMixin, SessionBase):
             fields[field] = field_mac(name, field, value) + value
         return fields
 
-    def _ttl_ms(self, session):
-        """Return the TTL of the session, and the idle time its reads slide it by (0: fixed)."""
-        expiry_age_ms = max(self.get_expiry_age(), 0) * 1000
+    def _hash_fields(self, name, values, session, client):
+        """
+        Return what a write of ``session`` sets, its owner and its TTL in ms.
+
+        The fields: ``values`` (key -> serialized value) bound to ``name``, the
+        idle time reads slide the TTL by (0: a fixed expiry), ``client`` (IP,
+        User-Agent) and the owner.
+        """
+        ttl_ms = max(self.get_expiry_age(), 0) * 1000
         # An expiry in seconds slides with every request; a date does not.
         sliding = not isinstance(session.get("_session_expiry"), str)
-        return expiry_age_ms, expiry_age_ms if sliding else 0
+        fields = self._data_fields(name, values)
+        fields[IDLE_FIELD] = str(ttl_ms if sliding else 0)
+        fields.update(client)
+        user_id = _user_id(session)
+        if user_id is not None:
+            fields[USER_FIELD] = user_id
+        return fields, user_id, ttl_ms
 
     def _save_create(self):
         """Write the session under its new id in one round trip; raise CreateError if taken."""
         session = self._get_session(no_load=True)
         encoded = self._encoded(session)
         name = session_name(self.session_key)
-        ttl_ms, idle_ms = self._ttl_ms(session)
-        fields = self._data_fields(name, encoded)
-        fields[IDLE_FIELD] = str(idle_ms)
-        fields.update(self._client)
-        user_id = _user_id(session)
-        if user_id is not None:
-            fields[USER_FIELD] = user_id
+        fields, user_id, ttl_ms = self._hash_fields(name, encoded, session, self._client)
         pairs = [item for pair in fields.items() for item in pair]
         calls = [
             scripts.Eval(
@@ -384,14 +376,8 @@ class SessionStore(UserSessionsMixin, SessionBase):
         else:
             changed, removed = encoded, []
         name = session_name(self.session_key)
-        ttl_ms, idle_ms = self._ttl_ms(session)
-        fields = self._data_fields(name, changed)
-        fields[IDLE_FIELD] = str(idle_ms)
-        fields.update(self._client_fields)
-        user_id = _user_id(session)
-        if user_id is not None:
-            fields[USER_FIELD] = user_id
-        else:
+        fields, user_id, ttl_ms = self._hash_fields(name, changed, session, self._client_fields)
+        if user_id is None:
             removed.append(USER_FIELD)
         pairs = [item for pair in fields.items() for item in pair]
         calls = [
@@ -446,133 +432,6 @@ class SessionStore(UserSessionsMixin, SessionBase):
         self._version = version
         self._client_fields = {}
 
-    def _save_move(self):
-        """Move the session to its new id, carrying every write made meanwhile."""
-        move = self._move
-        for _ in range(MAX_ATTEMPTS):
-            outcome, reply = self._try_move(move)
-            if outcome == 1:
-                self._move = None
-                return
-            if outcome == 0:
-                # The new id is taken (a 1 in 2^129 event): draw another.
-                self._session_key = successor_id(move.old_key)
-                continue
-            if outcome == -1:
-                self._move = None
-                self._forget_key()
-                raise UpdateError
-            if outcome == -2:
-                successor = open_successor(move.old_key, reply)
-                if successor is None:
-                    self._move = None
-                    self._forget_key()
-                    raise UpdateError
-                if move.grace:
-                    # Another request renewed it first: take its new id, and save there.
-                    self._move = None
-                    self._session_key = successor
-                    return self._save_update("update" if self._stored is not None else "replace")
-                # A move that must leave every earlier id behind starts from the newest.
-                move.old_key = successor
-                self._session_key = successor_id(successor)
-            self._rebase(move)
-        raise UpdateError
-
-    def _try_move(self, move):
-        """Run MOVE once; return its outcome and, for -2, the sealed id of the replacement."""
-        session = self._session
-        encoded = self._encoded(session)
-        new_name, old_name = session_name(self.session_key), session_name(move.old_key)
-        ttl_ms, idle_ms = self._ttl_ms(session)
-        fields = self._data_fields(new_name, encoded)
-        fields[IDLE_FIELD] = str(idle_ms)
-        fields.update(self._client)
-        user_id = _user_id(session)
-        if user_id is not None:
-            fields[USER_FIELD] = user_id
-        if move.grace:
-            fields[PREVIOUS_FIELD] = old_name
-        pairs = [item for pair in fields.items() for item in pair]
-        sealed = seal_successor(move.old_key, self.session_key) if move.grace else b""
-        args = [
-            self._version or "",
-            "1" if move.continued else "0",
-            move.grace * 1000,
-            sealed,
-            ttl_ms,
-            conf.absolute_age_ms(),
-            len(fields),
-            *pairs,
-        ]
-        calls = [
-            scripts.Eval(
-                scripts.MOVE, [session_redis_key(old_name), session_redis_key(new_name)], args
-            )
-        ]
-        limit = conf.max_sessions_per_user()
-        if user_id is not None:
-            calls.append(index.add_call(user_id, new_name, limit=limit))
-        calls += self._take_pending_calls()
-        with store_errors():
-            client = get_client()
-            results = scripts.execute(client, calls)
-            outcome = results[0][0]
-            if outcome != 1 and user_id is not None:
-                # No session was written under the new name; its entry goes.
-                scripts.execute(client, [index.remove_call(user_id, [new_name])])
-            if outcome == 1 and user_id is not None and results[1]:
-                self._end_evicted(client, user_id, new_name, limit)
-        if outcome == 1:
-            # The old id keeps its index entry until a reader finds it gone:
-            # in its grace period, whatever ends the user's sessions ends it too.
-            old_owner = results[0][1].decode() or None
-            if old_owner is not None:
-                events.log_event(
-                    events.ROTATED,
-                    reason="renewal" if move.grace else None,
-                    user_id=old_owner,
-                    session=session_handle(old_name),
-                    new_session=session_handle(new_name),
-                )
-            elif user_id is not None:
-                events.log_event(events.CREATED, user_id=user_id, session=session_handle(new_name))
-            self._written(encoded, user_id, version="1")
-            self._previous_name = old_name if move.grace else None
-        return outcome, results[0][1] if outcome == -2 else None
-
-    def _rebase(self, move):
-        """Load ``move.old_key`` again and put this request's changes on top of what it holds."""
-        session = self._session
-        if self._stored is not None:
-            changed = {
-                key: value
-                for key, value in session.items()
-                if self._stored.get(key) != self.serializer().dumps(value)
-            }
-            removed = [key for key in self._stored if key not in session]
-        else:
-            # Cleared in this request: the session is what this request made it.
-            changed, removed = dict(session), None
-        client_fields, client = self._client_fields, self._client
-        fields = self._fetch(move.old_key)
-        if NEXT_FIELD.encode() in fields:
-            return  # replaced meanwhile: the next MOVE says so
-        current = self._decode(move.old_key, fields) if fields else None
-        self._client_fields = client_fields
-        self._client = client or self._client
-        if current is None:
-            # Gone: a continued session fails in MOVE; a new one starts from this request's data.
-            self._version = None
-            return
-        if removed is None:
-            self._stored = None
-            current = {}
-        for key in removed or ():
-            current.pop(key, None)
-        current.update(changed)
-        self._session_cache = current
-
     @staticmethod
     def _end_evicted(client, user_id, name, limit):
         """End the oldest live sessions of a user that a login pushed past ``limit``."""
@@ -614,60 +473,6 @@ class SessionStore(UserSessionsMixin, SessionBase):
             self._stored_user_id = None
             self._version = None
             self._previous_name = None
-
-    # -- New ids ------------------------------------------------------------------
-
-    def cycle_key(self):
-        """
-        Move the session to a new id, keeping its data.
-
-        The next save moves it, in one round trip and atomically: a logged-in
-        session moves only if it is still live (so a session ended meanwhile
-        stays ended) and keeps its login time and absolute timeout; meanwhile
-        exists() already denies the old id.
-        """
-        self._move_to_new_key(grace=0, continued=None)
-
-    async def acycle_key(self):
-        return await sync_to_async(self.cycle_key)()
-
-    def cycle_key_unless_new(self):
-        """Give the session a new id unless it already got one in this request."""
-        if self.session_key is not None and not self._key_changed:
-            self.cycle_key()
-
-    def renewal_due(self):
-        """Return True if this loaded session's id is older than SESSION_REDIS_RENEW_AFTER."""
-        after = conf.renew_after()
-        if not after or self._key_changed or self._issued_ms is None or self._now_ms is None:
-            return False
-        return self._now_ms - self._issued_ms >= after * 1000
-
-    def renew(self):
-        """Move the session to a new id; the old one keeps working for a short grace period."""
-        self._move_to_new_key(grace=conf.renewal_grace(), continued=True)
-
-    def _move_to_new_key(self, *, grace, continued):
-        data = self._session
-        if not is_valid_session_id(self.session_key):
-            # Never stored (or no longer): the next save creates it under a new id.
-            self._session_key = None
-            self._session_cache = data
-            self.modified = True
-            return
-        if self._move is not None:
-            # Moved twice before a save: one move, from the id Redis holds.
-            grace = min(grace, self._move.grace)
-            self._move.grace = grace
-        else:
-            if continued is None:
-                # A logged-in session continues; an anonymous one starts anew (a login).
-                continued = self._stored_user_id is not None
-            self._move = Move(self.session_key, continued=continued, grace=grace)
-        self._session_key = successor_id(self._move.old_key)
-        self._session_cache = data
-        self._key_changed = True
-        self.modified = True
 
 
 def _user_id(session):

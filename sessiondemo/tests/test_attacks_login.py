@@ -30,7 +30,6 @@ from sessiondemo.testing.web import (
     browser,
     is_logged_in,
     log_in,
-    redis_key,
     session_exists,
     session_keys,
     write_session_value,

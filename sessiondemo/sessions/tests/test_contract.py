@@ -489,14 +489,6 @@ def test_a_key_this_server_did_not_issue_costs_redis_nothing(key, redis, round_t
     assert redis.hget(redis_key(key), "d:cat") == b'"dog"'
 
 
-def test_session_key_valid_string_saved():
-    """Strings of length 8 and up are accepted and stored (Django's own contract)."""
-    session = SessionStore()
-    session._session_key = "12345678"
-
-    assert session.session_key == "12345678"
-
-
 def test_session_key_in_the_engine_format_is_accepted():
     key = unknown_key()
 

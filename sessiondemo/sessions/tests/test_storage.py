@@ -3,7 +3,6 @@
 import json
 import logging
 import pickle
-import time
 from datetime import timedelta
 
 import pytest
