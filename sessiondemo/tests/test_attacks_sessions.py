@@ -19,6 +19,7 @@ import time
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
 from django.test import Client
 from django.test.signals import template_rendered
@@ -27,6 +28,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions import index
 from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.sessions.connection import get_client
 from sessiondemo.sessions.keys import user_index_key
 from sessiondemo.testing.web import (
     NEW_PASSWORD,
@@ -299,6 +301,58 @@ def test_two_requests_renewing_at_once_leave_one_session(user, password, redis, 
     assert inner.cookies[COOKIE].value == outer.cookies[COOKIE].value != session_id
     assert len(live_session_keys(redis)) == 1
     assert len(SessionStore.user_sessions(user.pk)) == 1
+
+
+def renew_in_another_tab(client, user, password, redis, settings):
+    """Renew the session ``client`` holds, from another tab; return the new id."""
+    make_renewal_due(redis, settings, client.cookies[COOKIE].value, after=RENEW_AFTER)
+    return same_browser(client).get("/profile/", secure=True).cookies[COOKIE].value
+
+
+def log_in_again_in_another_tab(client, user, password, redis, settings):
+    """Log in again (a new id, no grace) from another tab of ``client``'s browser; return the new id."""
+    return log_in(same_browser(client), user, password)
+
+
+MOVERS = [renew_in_another_tab, log_in_again_in_another_tab]
+
+
+@pytest.mark.parametrize("move", MOVERS)
+def test_an_ending_that_read_the_index_before_a_move_ends_the_session_where_it_went(
+    move, user, password, redis, settings
+):
+    client = browser()
+    log_in(client, user, password)
+    ender = get_client()
+    names = index.user_names(ender, user.pk)  # "Sign out everywhere" has read the index...
+
+    new = move(client, user, password, redis, settings)  # ...when another tab moves the session
+
+    index.end_sessions(ender, user.pk, names)
+    assert not is_logged_in(holding(new))
+    assert live_session_keys(redis) == []
+
+
+@pytest.mark.parametrize("move", MOVERS)
+def test_a_logout_racing_a_move_ends_the_session_where_it_went(move, user, password, redis, settings):
+    client = browser()
+    session_id = log_in(client, user, password)
+    moved_to = []
+
+    def hook(sender, **kwargs):
+        if not moved_to:
+            moved_to.append(move(client, user, password, redis, settings))
+
+    user_logged_out.connect(hook, dispatch_uid="attack-hook")
+    try:
+        assert client.post("/accounts/logout/", secure=True).status_code == 302
+    finally:
+        user_logged_out.disconnect(dispatch_uid="attack-hook")
+
+    [new] = moved_to
+    assert new != session_id
+    assert not is_logged_in(holding(new))
+    assert live_session_keys(redis) == []
 
 
 # -- 7. No update is lost across a move -------------------------------------------------------
