@@ -36,6 +36,7 @@ from .keys import (
     IDLE_FIELD,
     IP_FIELD,
     ISSUED_FIELD,
+    MOVED_FIELD,
     NEXT_FIELD,
     PREVIOUS_FIELD,
     USER_FIELD,
@@ -44,6 +45,7 @@ from .keys import (
     field_mac,
     is_valid_session_id,
     is_well_formed,
+    moved_record_key,
     new_session_id,
     open_successor,
     session_handle,
@@ -149,10 +151,13 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             return {}
         for _ in range(MAX_HOPS + 1):
             fields = self._fetch(key)
-            if NEXT_FIELD.encode() not in fields:
+            if MOVED_FIELD.encode() not in fields:
                 break
-            # This id was replaced (renewed) a moment ago: follow it to the new one.
-            key = open_successor(key, fields[NEXT_FIELD.encode()])
+            # The session moved to a new id a moment ago. After a renewal, a
+            # request in flight with the old id follows it; after a privilege
+            # change (no m:next) the old id is over.
+            sealed = fields.get(NEXT_FIELD.encode())
+            key = open_successor(key, sealed) if sealed else None
             if key is None:
                 break
             self._session_key = key
@@ -456,7 +461,14 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         if own and self._move is not None:
             keys.append(session_redis_key(session_name(self._move.old_key)))
             self._move = None
-        calls = [scripts.Command(("DEL", *keys))]
+        # Read before the delete: where the session went, if another request
+        # moved it to a new id since this one loaded it (it ends there too).
+        name = session_name(session_key)
+        calls = [
+            scripts.Command(("HGET", keys[0], MOVED_FIELD)),
+            scripts.Command(("HGET", moved_record_key(name), MOVED_FIELD)),
+            scripts.Command(("DEL", *keys)),
+        ]
         with store_errors():
             client = get_client()
             owner = self._stored_user_id if own else None
@@ -466,8 +478,11 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
                 # nodes, so the entry waits for a reader to see the session gone
                 # (index module docstring), lest a failed delete leave a live
                 # session that no "end sessions" path can find.
-                calls.append(index.remove_call(owner, [session_name(session_key)]))
-            scripts.execute(client, calls + self._take_pending_calls())
+                calls.append(index.remove_call(owner, [name]))
+            in_grace, recorded = scripts.execute(client, calls + self._take_pending_calls())[:2]
+            moved = in_grace or recorded
+            if moved:
+                index.end_moved(client, owner or "", [moved.decode()])
         if own:
             self._stored = None
             self._stored_user_id = None

@@ -29,18 +29,21 @@ from .keys import (
     AGENT_FIELD,
     CREATED_FIELD,
     IP_FIELD,
-    NEXT_FIELD,
+    MOVED_FIELD,
     SEEN_FIELD,
     USER_FIELD,
     session_handle,
+    moved_record_key,
     session_redis_key,
     user_index_key,
 )
 
 SCAN_BATCH = 500
+# How many moves in a row an ending follows (a renewal, then a password change, ...).
+MAX_HOPS = 3
 # Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
 NEW_ENTRY_MARGIN_MS = 60_000
-INFO_FIELDS = (USER_FIELD, NEXT_FIELD, CREATED_FIELD, SEEN_FIELD, IP_FIELD, AGENT_FIELD)
+INFO_FIELDS = (USER_FIELD, MOVED_FIELD, CREATED_FIELD, SEEN_FIELD, IP_FIELD, AGENT_FIELD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,15 +99,15 @@ def _infos(client, names):
 
 
 def _belongs(info, user_id):
-    owner, successor = info[0], info[1]
-    return owner is not None and successor is None and owner.decode() == str(user_id)
+    owner, moved = info[0], info[1]
+    return owner is not None and moved is None and owner.decode() == str(user_id)
 
 
 def _prunable(info, user_id):
     """Return True if an entry whose session has ``info`` can go: gone, or someone else's."""
-    owner, successor = info[0], info[1]
-    # A replaced id still in its grace period goes when it has expired.
-    return successor is None and (owner is None or owner.decode() != str(user_id))
+    owner, moved = info[0], info[1]
+    # An id the session moved away from goes when it has expired.
+    return moved is None and (owner is None or owner.decode() != str(user_id))
 
 
 def _prune_call(key, now, entries, infos, user_id):
@@ -132,8 +135,8 @@ def sessions_of(client, user_id):
             ip=ip.decode() if ip else "",
             user_agent=agent.decode(errors="replace") if agent else "",
         )
-        for (name, _), (owner, successor, created, seen, ip, agent) in zip(entries, infos)
-        if _belongs((owner, successor), user_id)
+        for (name, _), (owner, moved, created, seen, ip, agent) in zip(entries, infos)
+        if _belongs((owner, moved), user_id)
     ]
     prune = _prune_call(key, now, entries, infos, user_id)
     if prune is not None:
@@ -160,25 +163,49 @@ def user_names(client, user_id):
 
 def end_sessions(client, user_id, names):
     """
-    Delete those of ``names`` that are ``user_id``'s, and the ids that led to them; return the sessions ended.
+    Delete those of ``names`` that are ``user_id``'s, and every id that leads to them; return the sessions ended.
 
     Their entries leave the index only once the sessions are known deleted.
     """
     if not names:
         return []
-    owner = str(user_id)
-    results = scripts.execute(
-        client,
-        [scripts.Eval(scripts.DELETE_OWNED, [session_redis_key(name)], [owner]) for name in names],
-    )
-    ended = [name for name, result in zip(names, results) if result[0] == 1 and result[2] == 1]
-    follow_up = [remove_call(user_id, names)]
-    follow_up += [
-        scripts.Eval(scripts.DELETE_OWNED, [session_redis_key(result[1].decode())], [owner])
-        for result in results
-        if result[0] == 1 and result[1]
-    ]
-    scripts.execute(client, follow_up)
+    ended = _delete_owned(client, str(user_id), names)
+    scripts.execute(client, [remove_call(user_id, names)])
+    return ended
+
+
+def end_moved(client, user_id, names):
+    """End the sessions ``names`` that ids just deleted had moved to (``user_id`` "": anyone's)."""
+    return _delete_owned(client, str(user_id), names)
+
+
+def _delete_owned(client, owner, names):
+    """
+    Delete ``names`` if ``owner``'s (DELETE_OWNED), then the ids they replaced and the sessions they moved to.
+
+    A request that read an index, or loaded a session, before another moved
+    the session to a new id finds the old key recording the move, and follows
+    it: so ending a session ends it whatever id it has reached meanwhile.
+    """
+    ended = []
+    for _ in range(MAX_HOPS + 1):
+        if not names:
+            break
+        calls = [
+            scripts.Eval(
+                scripts.DELETE_OWNED, [session_redis_key(name), moved_record_key(name)], [owner]
+            )
+            for name in names
+        ]
+        results = scripts.execute(client, calls)
+        ended += [name for name, result in zip(names, results) if result[0] == 1 and result[2] == 1]
+        # Then the ids those replaced, and the sessions they moved to.
+        names = [
+            found.decode()
+            for deleted, previous, _, moved in results
+            for found in ((previous if deleted else b""), moved)
+            if found
+        ]
     return ended
 
 
@@ -207,11 +234,11 @@ def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):
     for batch in _scan_batches(client, f"{prefix}*", batch_size):
         pipe = client.pipeline(transaction=False)
         for key in batch:
-            pipe.hmget(key, USER_FIELD, NEXT_FIELD)
+            pipe.hmget(key, USER_FIELD, MOVED_FIELD)
         infos = pipe.execute()
         client.unlink(*batch)
-        for key, (owner, successor) in zip(batch, infos):
-            if successor is not None:
+        for key, (owner, moved) in zip(batch, infos):
+            if moved is not None:
                 continue  # a replaced id, not a session of its own
             ended += 1
             if on_ended is not None:

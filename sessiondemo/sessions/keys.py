@@ -103,6 +103,11 @@ def session_redis_key(name):
     return f"{key_prefix()}s:{{{name[:4]}}}{name[4:]}"
 
 
+def moved_record_key(name):
+    """Return the key that records, for a short while, where the session ``name`` moved to."""
+    return f"{key_prefix()}m:{{{name[:4]}}}{name[4:]}"
+
+
 def user_index_key(user_id):
     return f"{key_prefix()}u:{user_id}"
 
@@ -172,7 +177,8 @@ SEEN_FIELD = "m:seen"  # ms: last active, refreshed by reads at most once a minu
 IDLE_FIELD = "m:idle"  # ms each read slides the TTL back to; 0 for a fixed expiry
 VERSION_FIELD = "m:ver"  # counts the writes, so that a move can tell it missed one
 PREVIOUS_FIELD = "m:prev"  # the name of the id this one replaced, while that lives
-NEXT_FIELD = "m:next"  # on a replaced id in its grace period: the sealed new id
+MOVED_FIELD = "m:moved"  # on an id in its renewal grace period: the new id's name
+NEXT_FIELD = "m:next"  # on such an id: the new id, sealed under the old one
 USER_FIELD = "m:uid"
 IP_FIELD = "m:ip"
 AGENT_FIELD = "m:ua"

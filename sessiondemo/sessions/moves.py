@@ -19,9 +19,10 @@ from django.contrib.sessions.backends.base import UpdateError
 from . import conf, events, index, scripts
 from .connection import get_client, store_errors
 from .keys import (
-    NEXT_FIELD,
+    MOVED_FIELD,
     PREVIOUS_FIELD,
     is_valid_session_id,
+    moved_record_key,
     open_successor,
     seal_successor,
     session_handle,
@@ -32,6 +33,10 @@ from .keys import (
 
 # How often a move is tried again when a concurrent write or move got there first.
 MAX_ATTEMPTS = 10
+# How long an id left without a grace period records where the session went:
+# far longer than a request that read the index, or loaded the session, before
+# the move takes to end it.
+MOVED_RECORD_MS = 60_000
 
 
 class Move:
@@ -146,6 +151,8 @@ class SessionMovesMixin:
             "1" if move.continued else "0",
             move.grace * 1000,
             sealed,
+            new_name,
+            MOVED_RECORD_MS,
             ttl_ms,
             conf.absolute_age_ms(),
             len(fields),
@@ -153,7 +160,9 @@ class SessionMovesMixin:
         ]
         calls = [
             scripts.Eval(
-                scripts.MOVE, [session_redis_key(old_name), session_redis_key(new_name)], args
+                scripts.MOVE,
+                [session_redis_key(old_name), session_redis_key(new_name), moved_record_key(old_name)],
+                args,
             )
         ]
         limit = conf.max_sessions_per_user()
@@ -202,8 +211,8 @@ class SessionMovesMixin:
             changed, removed = dict(session), None
         client_fields, client = self._client_fields, self._client
         fields = self._fetch(move.old_key)
-        if NEXT_FIELD.encode() in fields:
-            return  # replaced meanwhile: the next MOVE says so
+        if MOVED_FIELD.encode() in fields:
+            return  # moved meanwhile: the next MOVE says how
         current = self._decode(move.old_key, fields) if fields else None
         self._client_fields = client_fields
         self._client = client or self._client

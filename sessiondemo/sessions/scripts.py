@@ -1,9 +1,9 @@
 """
 Lua scripts that make each session write atomic inside Redis.
 
-Every script touches one key, or two keys of one Redis Cluster slot (MOVE: a
-session and its new id, which keys.successor_id() keeps on the old id's slot),
-so each runs on one slot.
+Every script touches one key, or keys of one Redis Cluster slot (a session,
+its new id, which keys.successor_id() keeps on the old id's slot, and the
+record of the move), so each runs on one slot.
 They are sent with EVALSHA; a server that has lost its script cache (restart,
 failover, SCRIPT FLUSH) answers NOSCRIPT and the command is sent again with
 EVAL, which also caches the script.
@@ -33,8 +33,9 @@ local function ms(n) return string.format('%.0f', n) end
 # and Redis's time. Slides the TTL by m:idle and refreshes m:seen at most once
 # per interval. A session past its absolute timeout (the earlier of m:deadline
 # and m:created plus the limit) is deleted, and the reply is then {"m:ended",
-# "absolute", "m:uid", <user id>}. A replaced id (m:next) is returned as it is:
-# it neither slides nor refreshes.
+# "absolute", "m:uid", <user id>}. An id the session moved away from (m:moved;
+# with m:next in a renewal's grace period) is returned as it is: it neither
+# slides nor refreshes.
 LOAD = "#!lua flags=allow-oom" + NOW + """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return fields end
@@ -44,7 +45,7 @@ for i = 1, #fields, 2 do
 end
 fields[#fields + 1] = 'm:now'
 fields[#fields + 1] = ms(now)
-if meta['m:next'] then return fields end
+if meta['m:moved'] then return fields end
 local created = tonumber(meta['m:created'] or '0')
 local ends = math.min(tonumber(meta['m:deadline'] or '0'), created + tonumber(ARGV[2]))
 if ends <= now then
@@ -65,8 +66,9 @@ return fields
 # login time, absolute deadline and the other times from Redis's clock.
 # Returns {1, previous owner, version} on success; {0} if "create" found the
 # key taken; {-1} if "update" or "replace" found the session gone (ended
-# meanwhile, or past its absolute timeout: then it ends now); {-2, sealed new
-# id} if the id has been replaced (renewed) meanwhile.
+# meanwhile, moved to a new id by a privilege change, or past its absolute
+# timeout: then it ends now); {-2, sealed new id} if the id has been renewed
+# meanwhile.
 SAVE = "#!lua" + NOW + """
 local mode = ARGV[1]
 local ttl = tonumber(ARGV[2])
@@ -105,20 +107,28 @@ return {1, meta[2] or '', version}
 """
 
 # KEYS[1] the session's current key, KEYS[2] the key of its new id (the same
-# slot: see keys.successor_id()). ARGV: the version the caller loaded, "1" to
-# continue the session (re-authentication, a password change, a renewal: the
-# old id must still be live, and the login time and absolute deadline carry
-# over) or "0" to start anew (a login: a new absolute timeout, and an old id
-# that is gone is no obstacle), the grace in ms during which the old id keeps
-# working (0: it ends now), the sealed new id for that grace, the TTL in ms,
-# the absolute age limit in ms, the number n of fields, n field/value pairs
-# (the whole session, as the caller has it). Returns {1, owner} on success;
-# {0} if the new key is taken; {-1} if a continued session is gone; {-2,
-# sealed id} if the old id has been replaced meanwhile; {-3} if the session
-# was written since the caller loaded it (load it again and retry).
+# slot: see keys.successor_id()), KEYS[3] the old id's record of the move (the
+# same slot). ARGV: the version the caller loaded, "1" to continue the session
+# (re-authentication, a password change, a renewal: the old id must still be
+# live, and the login time and absolute deadline carry over) or "0" to start
+# anew (a login: a new absolute timeout, and an old id that is gone is no
+# obstacle), the grace in ms during which the old id keeps working (0: it ends
+# now), the sealed new id for that grace, the new id's name, how long (ms) the
+# record of a move without grace lasts, the TTL in ms, the absolute age limit
+# in ms, the number n of fields, n field/value pairs (the whole session, as the
+# caller has it).
+#
+# In a grace period the old key holds only m:next, m:moved (the new name) and
+# m:uid; without one it is deleted, and KEYS[3] holds the new name (m:moved)
+# for a short while. Either way, whatever ends the session through the old id, having
+# read the index or loaded the session before the move, follows it to the new
+# one. Returns {1, owner} on success; {0} if the new key is taken; {-1} if a
+# continued session is gone; {-2, sealed id} if the old id has been renewed
+# meanwhile; {-3} if the session was written since the caller loaded it (load
+# it again and retry).
 MOVE = "#!lua" + NOW + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
-local limit = tonumber(ARGV[6])
+local limit = tonumber(ARGV[8])
 local old = redis.call('HMGET', KEYS[1], 'm:ver', 'm:next', 'm:created', 'm:deadline', 'm:uid')
 local live = old[1] ~= false
 if old[2] then return {-2, old[2]} end
@@ -133,30 +143,35 @@ if ends <= now then
   redis.call('DEL', KEYS[1])
   return {-1}
 end
-local nset = tonumber(ARGV[7])
+local nset = tonumber(ARGV[9])
 redis.call('HSET', KEYS[2], 'm:created', ms(created), 'm:deadline', ms(deadline),
-  'm:issued', ms(now), 'm:seen', ms(now), 'm:ver', '1', unpack(ARGV, 8, 7 + 2 * nset))
-redis.call('PEXPIRE', KEYS[2], ms(math.min(tonumber(ARGV[5]), ends - now)))
+  'm:issued', ms(now), 'm:seen', ms(now), 'm:ver', '1', unpack(ARGV, 10, 9 + 2 * nset))
+redis.call('PEXPIRE', KEYS[2], ms(math.min(tonumber(ARGV[7]), ends - now)))
 if live then
   redis.call('DEL', KEYS[1])
   local grace = tonumber(ARGV[3])
   if grace > 0 then
-    redis.call('HSET', KEYS[1], 'm:next', ARGV[4], 'm:uid', old[5] or '')
+    redis.call('HSET', KEYS[1], 'm:next', ARGV[4], 'm:moved', ARGV[5], 'm:uid', old[5] or '')
     redis.call('PEXPIRE', KEYS[1], ms(math.min(grace, ends - now)))
+  else
+    redis.call('HSET', KEYS[3], 'm:moved', ARGV[5])
+    redis.call('PEXPIRE', KEYS[3], ARGV[6])
   end
 end
 return {1, old[5] or ''}
 """
 
-# KEYS[1] a session hash (or an id in its grace period) that a user's index
-# names. ARGV: the user's id. Delete it if it is theirs; return {1, the id it
-# replaced (m:prev), if any, and whether it is a session (0 for an id in its
-# grace period)} if so, {0} otherwise.
+# KEYS[1] a session hash, or an id in its grace period, that a user's index
+# names; KEYS[2] that id's record of a move. ARGV: the user's id ("" for
+# whoever it belongs to). Delete KEYS[1] if it is theirs. Returns {1 if
+# deleted else 0, the id it replaced (m:prev) or "", 1 if it was a session
+# (0 for an id in its grace period), the name the session moved to or ""}.
 DELETE_OWNED = """#!lua flags=allow-oom
-local meta = redis.call('HMGET', KEYS[1], 'm:uid', 'm:prev', 'm:next')
-if meta[1] ~= ARGV[1] then return {0} end
+local meta = redis.call('HMGET', KEYS[1], 'm:uid', 'm:prev', 'm:moved')
+local moved = meta[3] or redis.call('HGET', KEYS[2], 'm:moved') or ''
+if not meta[1] or (ARGV[1] ~= '' and meta[1] ~= ARGV[1]) then return {0, '', 0, moved} end
 redis.call('DEL', KEYS[1])
-return {1, meta[2] or '', meta[3] and 0 or 1}
+return {1, meta[2] or '', meta[3] and 0 or 1, moved}
 """
 
 # KEYS[1] user index: a sorted set of session names scored by when each was

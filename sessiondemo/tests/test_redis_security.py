@@ -41,8 +41,9 @@ APP_COMMANDS = [
     "evalsha", "eval",
     # Redis's clock, read inside the scripts: every time the engine keeps is Redis's.
     "time",
-    # Session hashes: inside the load, save, move and delete scripts; the session list.
-    "hgetall", "hmget", "hset", "hdel", "hkeys", "hincrby", "exists", "del", "pexpire",
+    # Session hashes, and the short record of where a session moved: inside the load,
+    # save, move and delete scripts; the session list; logout.
+    "hgetall", "hget", "hmget", "hset", "hdel", "hkeys", "hincrby", "exists", "del", "pexpire",
     # Per-user indexes: the index scripts, the session list, ending sessions, clearsessions.
     "zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore",
     # clearsessions and endsessions --all walk the prefix; endsessions unlinks.
