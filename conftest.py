@@ -52,6 +52,14 @@ def password():
 
 
 @pytest.fixture
+def admin_client(db, password):
+    """A superuser, root, logged in to the admin on a browser of its own."""
+    from sessiondemo.testing.web import admin_browser
+
+    return admin_browser(password)
+
+
+@pytest.fixture
 def user(db, password):
     from accounts.tests.factories import UserFactory
 

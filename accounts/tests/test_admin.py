@@ -35,17 +35,6 @@ def end_sessions_url(user):
 
 
 @pytest.fixture
-def admin_client(password):
-    User.objects.create_superuser("root", "root@example.com", password)
-    client = browser("curl/8.5.0", "192.0.2.1")
-    response = client.post(
-        "/admin/login/?next=/admin/", {"username": "root", "password": password}, secure=True
-    )
-    assert response.status_code == 302
-    return client
-
-
-@pytest.fixture
 def signed_in(user, password):
     """``user`` signed in on a Linux laptop and a Windows PC."""
     laptop = browser(FIREFOX_LINUX, "203.0.113.10")

@@ -30,14 +30,6 @@ def bystander(password):
     return client, log_in(client, other, password)
 
 
-@pytest.fixture
-def admin_client(password):
-    User.objects.create_superuser("root", "root@example.com", password)
-    client = browser(ip="192.0.2.1")
-    log_in(client, User.objects.get(username="root"), password)
-    return client
-
-
 def assert_signed_out(redis, user_pk, signed_in):
     clients, ids = signed_in
     assert not any(session_exists(redis, session_id) for session_id in ids)

@@ -58,6 +58,19 @@ def log_in(client, user, password):
     return log_in_response(client, user, password).cookies[settings.SESSION_COOKIE_NAME].value
 
 
+def admin_browser(password, *, username="root"):
+    """Create the superuser ``username`` and return a browser logged in to the admin as them."""
+    from accounts.models import User
+
+    User.objects.create_superuser(username, f"{username}@example.com", password)
+    client = browser("curl/8.5.0", "192.0.2.1", raise_request_exception=False)
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": username, "password": password}, secure=True
+    )
+    assert response.status_code == 302, response.status_code
+    return client
+
+
 def change_password(client, old_password, new_password):
     """Post the password change form on ``client`` and return the response."""
     return client.post(

@@ -89,15 +89,6 @@ def assert_refused(response, redis, trips=None):
         assert len(trips) == 0, trips.commands
 
 
-@pytest.fixture
-def admin_client(password):
-    User.objects.create_superuser("root", "root@example.com", password)
-    client = Client(raise_request_exception=False)
-    response = client.post("/admin/login/", {"username": "root", "password": password}, secure=True)
-    assert response.status_code == 302
-    return client
-
-
 # -- Lone surrogates, decoded from a charset the client chose -------------------------------
 
 

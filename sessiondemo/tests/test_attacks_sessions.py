@@ -32,6 +32,7 @@ from sessiondemo.sessions.connection import get_client
 from sessiondemo.sessions.keys import user_index_key
 from sessiondemo.testing.web import (
     NEW_PASSWORD,
+    admin_browser,
     browser,
     change_password,
     handle_of,
@@ -130,13 +131,6 @@ def sessions_of_browser(redis, client):
     return [key for key in live_session_keys(redis) if redis.hget(key, "m:ua") == agent]
 
 
-def admin_client(password):
-    admin = User.objects.create_superuser("root", "root@example.com", password)
-    client = Client()
-    assert client.post("/admin/login/?next=/admin/", {"username": admin.username, "password": password}, secure=True).status_code == 302
-    return client
-
-
 # Ways to end a user's session from elsewhere, while one of its requests is in
 # flight. Each gets ready (another device logs in, say) and returns the act.
 
@@ -164,7 +158,7 @@ def end_by_endsessions(user, client, password):
 
 
 def end_by_the_admin(user, client, password):
-    admin = admin_client(password)
+    admin = admin_browser(password)
     return lambda: admin.post(f"/admin/accounts/user/{user.pk}/end-sessions/", secure=True)
 
 

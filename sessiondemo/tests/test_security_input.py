@@ -26,7 +26,6 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from accounts.models import User
 from profiles.models import Profile
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.exceptions import SessionTooLarge
@@ -318,15 +317,6 @@ def test_any_headers_get_a_page_or_the_400_page_and_a_login_keeps_them_harmlessl
 # -- The admin's forms, as a logged-in superuser ---------------------------------------------
 
 ADMIN_PROPERTY = hypothesis_settings(PROPERTY, max_examples=30)
-
-
-@pytest.fixture
-def admin_client(password):
-    User.objects.create_superuser("root", "root@example.com", password)
-    client = Client(raise_request_exception=False)
-    response = client.post("/admin/login/", {"username": "root", "password": password}, secure=True)
-    assert response.status_code == 302
-    return client
 
 
 @PROPERTY
