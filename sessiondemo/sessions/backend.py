@@ -339,6 +339,31 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             fields[USER_FIELD] = user_id
         return fields, user_id, ttl_ms
 
+    def _run_write(self, write, *, filed_under=None, name=None):
+        """
+        Run the script call ``write`` and return its reply, whose first item is 1 on success.
+
+        With ``filed_under`` (a user id), the session ``name`` is filed in that
+        user's index in the same round trip, with the calls waiting for a
+        write. An entry whose session was not written goes again at once; a
+        session past the per-user cap ends the user's oldest.
+        """
+        calls = [write]
+        limit = conf.max_sessions_per_user()
+        if filed_under is not None:
+            calls.append(index.add_call(filed_under, name, limit=limit))
+        calls += self._take_pending_calls()
+        with store_errors():
+            client = get_client()
+            results = scripts.execute(client, calls)
+            if filed_under is not None:
+                if results[0][0] != 1:
+                    # Nothing was written under this name (and a retry draws another).
+                    scripts.execute(client, [index.remove_call(filed_under, [name])])
+                elif results[1]:
+                    self._end_evicted(client, filed_under, name, limit)
+        return results[0]
+
     def _save_create(self):
         """Write the session under its new id in one round trip; raise CreateError if taken."""
         session = self._get_session(no_load=True)
@@ -346,27 +371,13 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         name = session_name(self.session_key)
         fields, user_id, ttl_ms = self._hash_fields(name, encoded, session, self._client)
         pairs = [item for pair in fields.items() for item in pair]
-        calls = [
-            scripts.Eval(
-                scripts.SAVE,
-                [session_redis_key(name)],
-                ["create", ttl_ms, conf.absolute_age_ms(), len(fields), *pairs],
-            )
-        ]
-        limit = conf.max_sessions_per_user()
-        if user_id is not None:
-            calls.append(index.add_call(user_id, name, limit=limit))
-        calls += self._take_pending_calls()
-        with store_errors():
-            client = get_client()
-            results = scripts.execute(client, calls)
-            if results[0][0] != 1:
-                if user_id is not None:
-                    # Nothing was written under this name, and none ever will be.
-                    scripts.execute(client, [index.remove_call(user_id, [name])])
-                raise CreateError
-            if user_id is not None and results[1]:
-                self._end_evicted(client, user_id, name, limit)
+        write = scripts.Eval(
+            scripts.SAVE,
+            [session_redis_key(name)],
+            ["create", ttl_ms, conf.absolute_age_ms(), len(fields), *pairs],
+        )
+        if self._run_write(write, filed_under=user_id, name=name)[0] != 1:
+            raise CreateError
         if user_id is not None:
             events.log_event(events.CREATED, user_id=user_id, session=session_handle(name))
         self._written(encoded, user_id, version="1")
@@ -385,51 +396,33 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         if user_id is None:
             removed.append(USER_FIELD)
         pairs = [item for pair in fields.items() for item in pair]
-        calls = [
-            scripts.Eval(
-                scripts.SAVE,
-                [session_redis_key(name)],
-                [mode, ttl_ms, conf.absolute_age_ms(), len(fields), *pairs, *removed],
-            )
-        ]
+        write = scripts.Eval(
+            scripts.SAVE,
+            [session_redis_key(name)],
+            [mode, ttl_ms, conf.absolute_age_ms(), len(fields), *pairs, *removed],
+        )
         # The index changes only with the owner.
         refile = user_id is not None and user_id != self._stored_user_id
-        limit = conf.max_sessions_per_user()
-        if refile:
-            calls.append(index.add_call(user_id, name, limit=limit))
-        calls += self._take_pending_calls()
-        with store_errors():
-            client = get_client()
-            results = scripts.execute(client, calls)
-            outcome = results[0][0]
-            if outcome == 1:
-                previous_owner = results[0][1].decode() or None
-                stale = {previous_owner, self._stored_user_id} - {None, user_id}
+        reply = self._run_write(write, filed_under=user_id if refile else None, name=name)
+        if reply[0] == 1:
+            stale = {reply[1].decode() or None, self._stored_user_id} - {None, user_id}
+            if stale:
                 # The session is no longer theirs: their index may drop it now.
-                follow_up = [index.remove_call(owner, [name]) for owner in stale]
-                if follow_up:
-                    scripts.execute(client, follow_up)
-                if refile and results[1]:
-                    self._end_evicted(client, user_id, name, limit)
-            elif refile:
-                scripts.execute(client, [index.remove_call(user_id, [name])])
-        if outcome == -2 and hops > 0:
-            successor = open_successor(self.session_key, results[0][1])
+                with store_errors():
+                    scripts.execute(get_client(), [index.remove_call(o, [name]) for o in stale])
+        elif reply[0] == -2 and hops > 0:
+            successor = open_successor(self.session_key, reply[1])
             if successor is not None:
                 # Renewed since this request loaded it: the change belongs to the new id.
                 self._session_key = successor
                 self.modified = True
                 return self._save_update(mode, hops - 1)
-        if outcome != 1:
+        if reply[0] != 1:
             raise UpdateError
         loaded_version = int(self._version) if self._version else None
-        version = results[0][2]
         # Only when no other write came in between does _stored describe that version.
-        self._written(
-            encoded,
-            user_id,
-            version=str(version) if loaded_version is not None and version == loaded_version + 1 else None,
-        )
+        in_step = loaded_version is not None and reply[2] == loaded_version + 1
+        self._written(encoded, user_id, version=str(reply[2]) if in_step else None)
 
     def _written(self, encoded, user_id, *, version):
         self._stored = encoded

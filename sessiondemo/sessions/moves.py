@@ -16,8 +16,7 @@ that leads to the new one (keys.seal_successor()).
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import UpdateError
 
-from . import conf, events, index, scripts
-from .connection import get_client, store_errors
+from . import conf, events, scripts
 from .keys import (
     MOVED_FIELD,
     PREVIOUS_FIELD,
@@ -158,30 +157,17 @@ class SessionMovesMixin:
             len(fields),
             *pairs,
         ]
-        calls = [
-            scripts.Eval(
-                scripts.MOVE,
-                [session_redis_key(old_name), session_redis_key(new_name), moved_record_key(old_name)],
-                args,
-            )
-        ]
-        limit = conf.max_sessions_per_user()
-        if user_id is not None:
-            calls.append(index.add_call(user_id, new_name, limit=limit))
-        calls += self._take_pending_calls()
-        with store_errors():
-            client = get_client()
-            results = scripts.execute(client, calls)
-            outcome = results[0][0]
-            if outcome != 1 and user_id is not None:
-                # No session was written under the new name; its entry goes.
-                scripts.execute(client, [index.remove_call(user_id, [new_name])])
-            if outcome == 1 and user_id is not None and results[1]:
-                self._end_evicted(client, user_id, new_name, limit)
+        write = scripts.Eval(
+            scripts.MOVE,
+            [session_redis_key(old_name), session_redis_key(new_name), moved_record_key(old_name)],
+            args,
+        )
+        reply = self._run_write(write, filed_under=user_id, name=new_name)
+        outcome = reply[0]
         if outcome == 1:
             # The old id keeps its index entry until a reader finds it gone:
             # in its grace period, whatever ends the user's sessions ends it too.
-            old_owner = results[0][1].decode() or None
+            old_owner = reply[1].decode() or None
             if old_owner is not None:
                 events.log_event(
                     events.ROTATED,
@@ -194,7 +180,7 @@ class SessionMovesMixin:
                 events.log_event(events.CREATED, user_id=user_id, session=session_handle(new_name))
             self._written(encoded, user_id, version="1")
             self._previous_name = old_name if move.grace else None
-        return outcome, results[0][1] if outcome == -2 else None
+        return outcome, reply[1] if outcome == -2 else None
 
     def _rebase(self, move):
         """Load ``move.old_key`` again and put this request's changes on top of what it holds."""
