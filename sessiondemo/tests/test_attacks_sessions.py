@@ -533,7 +533,9 @@ def test_sixty_people_behind_one_nat_returning_with_ended_sessions_are_not_taken
 
 def test_ids_the_server_never_issued_are_still_counted_and_refused(redis, settings, round_trips):
     settings.SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 10
-    guesses = [issued_session_id()[:-1] + ("a" if issued_session_id()[-1] != "a" else "b") for _ in range(15)]
+    # Ids of the right shape whose check characters are wrong: an issued id with its last one changed.
+    issued = [issued_session_id() for _ in range(15)]
+    guesses = [i[:-1] + ("a" if i[-1] != "a" else "b") for i in issued]
 
     with round_trips() as log:
         statuses = [holding(g).get("/profile/", secure=True, REMOTE_ADDR="203.0.113.9").status_code for g in guesses]
