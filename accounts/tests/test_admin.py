@@ -19,6 +19,7 @@ from sessiondemo.testing.web import (
     log_in,
     redis_key,
     session_exists,
+    stored,
 )
 
 pytestmark = pytest.mark.django_db
@@ -234,6 +235,6 @@ def test_the_admin_password_change_keeps_the_sessions_browser_and_ip(admin_clien
     assert response.status_code == 302
 
     new_id = response.cookies[COOKIE].value
-    stored = redis.hgetall(redis_key(new_id))
-    assert stored.get(b"m:ua") == b"curl/8.5.0"
-    assert stored.get(b"m:ip") == b"192.0.2.1"
+    session = stored(redis, new_id)
+    assert session.user_agent == "curl/8.5.0"
+    assert session.ip == "192.0.2.1"

@@ -22,6 +22,7 @@ from sessiondemo.testing.web import (
     log_in,
     redis_key,
     redis_ms,
+    set_times,
 )
 
 pytestmark = pytest.mark.django_db
@@ -264,7 +265,7 @@ def test_the_absolute_age_logs_ended_by_expiry(log, browser, user, password, red
     client = browser()
     session_id = log_in(client, user, password)
     long_ago = redis_ms(redis) - (settings.SESSION_REDIS_ABSOLUTE_AGE + 60) * 1000
-    redis.hset(redis_key(session_id), "m:created", long_ago)
+    set_times(redis, session_id, created=long_ago)
 
     assert client.get("/profile/", secure=True).status_code == 302
 

@@ -26,7 +26,11 @@ from sessiondemo.testing.web import (
     log_in,
     redis_key,
     redis_ms,
+    remove_session_value,
     session_exists,
+    set_times,
+    stored,
+    stored_data,
     write_session_value,
 )
 
@@ -182,18 +186,23 @@ def test_an_index_entry_past_the_horizon_is_neither_listed_nor_kept(devices, use
     assert session_name(ids["phone"]) not in indexed(redis, user)
 
 
+def idle_for(redis, session_id, seconds):
+    """Make the session look unused for ``seconds``: its sliding TTL has run down that far."""
+    redis.pexpire(redis_key(session_id), (settings.SESSION_COOKIE_AGE - seconds) * 1000)
+
+
 def test_last_active_reads_as_natural_time(devices, redis):
     clients, ids = devices
-    redis.hset(redis_key(ids["pc"]), "m:seen", redis_ms(redis) - (2 * 3600 + 30) * 1000)
-    three_days_ago = time.time() - 3 * 86400
-    redis.hset(redis_key(ids["phone"]), "m:created", int(three_days_ago * 1000))
+    idle_for(redis, ids["pc"], 20 * 60 + 5)
+    five_hours_ago = redis_ms(redis) - 5 * 3600 * 1000
+    set_times(redis, ids["phone"], created=five_hours_ago)
 
     page = clients["laptop"].get(LIST, secure=True).text
 
     [pc_row] = [row for row in rows(page) if "Chrome on Windows" in row]
-    assert "2\xa0hours ago" in pc_row
+    assert "20\xa0minutes ago" in pc_row
     [phone_row] = [row for row in rows(page) if "Safari on iOS" in row]
-    signed_in = datetime.fromtimestamp(three_days_ago, UTC)
+    signed_in = datetime.fromtimestamp(five_hours_ago / 1000, UTC)
     assert signed_in.strftime("%-d %b %Y, %H:%M") in phone_row
     # Most recently active first, after this session.
     assert "Chrome on Windows" in rows(page)[-1]
@@ -440,8 +449,7 @@ def test_a_stale_login_must_give_the_password_to_end_a_session(devices, user, pa
     laptop_id = response.cookies[COOKIE].value
     assert laptop_id != ids["laptop"] and not session_exists(redis, ids["laptop"])
     # The check is refreshed: the next action needs no password.
-    stored = int(redis.hget(redis_key(laptop_id), f"d:{AUTHENTICATED_AT_KEY}")[8:])
-    assert stored >= before
+    assert stored_data(redis, laptop_id)[AUTHENTICATED_AT_KEY] >= before
     assert 'type="password"' not in laptop.get(LIST, secure=True).text
     assert laptop.post(END_OTHERS, secure=True).status_code == 302
     assert not session_exists(redis, ids["phone"])
@@ -477,7 +485,7 @@ def test_the_password_is_asked_for_only_past_the_limit(devices, redis, settings)
 
 def test_a_session_with_no_recorded_login_time_must_give_the_password(devices, redis):
     clients, ids = devices
-    redis.hdel(redis_key(ids["laptop"]), f"d:{AUTHENTICATED_AT_KEY}")
+    remove_session_value(redis, ids["laptop"], AUTHENTICATED_AT_KEY)
 
     assert clients["laptop"].post(end_url(ids["pc"]), secure=True).status_code == 403
     assert session_exists(redis, ids["pc"])
@@ -499,19 +507,18 @@ def test_login_records_ip_and_user_agent(user, password, redis):
     before = redis_ms(redis)
     session_id = log_in(browser(CHROME_WINDOWS, "198.51.100.7"), user, password)
 
-    stored = redis.hgetall(redis_key(session_id))
-    assert stored[b"m:ip"] == b"198.51.100.7"
-    assert stored[b"m:ua"] == CHROME_WINDOWS.encode()
-    assert before <= int(stored[b"m:created"]) <= redis_ms(redis)
-    assert before <= int(stored[b"m:seen"]) <= redis_ms(redis)
+    session = stored(redis, session_id)
+    assert session.ip == "198.51.100.7"
+    assert session.user_agent == CHROME_WINDOWS
+    assert before <= session.created_ms == session.issued_ms <= redis_ms(redis)
 
 
 def test_a_huge_user_agent_is_cut_before_it_is_stored(user, password, redis):
     session_id = log_in(browser(FIREFOX_LINUX + " x" * 2000, "203.0.113.10"), user, password)
 
-    stored = redis.hget(redis_key(session_id), "m:ua")
-    assert len(stored) == 512
-    assert stored.startswith(FIREFOX_LINUX.encode())
+    agent = stored(redis, session_id).user_agent
+    assert len(agent) == 512
+    assert agent.startswith(FIREFOX_LINUX)
 
 
 def test_no_user_agent_reads_as_unknown_browser(user, password):
@@ -529,49 +536,28 @@ def test_password_change_keeps_this_sessions_browser_and_ip(user, password, redi
     assert response.status_code == 302
     new_id = response.cookies[COOKIE].value
 
-    stored = redis.hgetall(redis_key(new_id))
-    assert stored[b"m:ip"] == b"203.0.113.10"
-    assert stored[b"m:ua"] == FIREFOX_LINUX.encode()
+    session = stored(redis, new_id)
+    assert session.ip == "203.0.113.10"
+    assert session.user_agent == FIREFOX_LINUX
     [row] = rows(laptop.get(LIST, secure=True).text)
     assert "Firefox on Linux" in row and "203.0.113.10" in row
 
 
-def test_last_active_moves_on_a_read_when_stale_at_no_extra_round_trip(user, password, redis, round_trips):
-    laptop = browser()
+def test_last_active_follows_every_read_at_no_extra_round_trip(user, password, redis, round_trips):
+    laptop, phone = browser(FIREFOX_LINUX), browser(CHROME_WINDOWS)
     session_id = log_in(laptop, user, password)
-    redis.hset(redis_key(session_id), "m:seen", redis_ms(redis) - 120_000)
-
-    before = redis_ms(redis)
-    with round_trips() as log:
-        assert laptop.get("/profile/", secure=True).status_code == 200
-
-    assert len(log) == 1
-    assert int(redis.hget(redis_key(session_id), "m:seen")) >= before
-
-
-def test_last_active_stays_put_on_a_read_when_fresh(user, password, redis, round_trips):
-    laptop = browser()
-    session_id = log_in(laptop, user, password)
-    fresh = str(redis_ms(redis) - 30_000)
-    redis.hset(redis_key(session_id), "m:seen", fresh)
+    log_in(phone, user, password)
+    idle_for(redis, session_id, 10 * 60)
+    [row] = [r for r in rows(phone.get(LIST, secure=True).text) if "Firefox on Linux" in r]
+    assert "10\xa0minutes ago" in row
 
     with round_trips() as log:
         assert laptop.get("/profile/", secure=True).status_code == 200
 
-    assert len(log) == 1
-    assert redis.hget(redis_key(session_id), "m:seen").decode() == fresh
-
-
-def test_the_last_active_interval_is_a_setting(user, password, redis, settings):
-    settings.SESSION_REDIS_SEEN_INTERVAL = 10
-    laptop = browser()
-    session_id = log_in(laptop, user, password)
-    redis.hset(redis_key(session_id), "m:seen", redis_ms(redis) - 30_000)
-
-    before = redis_ms(redis)
-    laptop.get("/profile/", secure=True)
-
-    assert int(redis.hget(redis_key(session_id), "m:seen")) >= before
+    # The read slid the TTL back: that is the last activity, with no write.
+    assert log.commands == ["GETEX", "PEXPIRETIME"]
+    [row] = [r for r in rows(phone.get(LIST, secure=True).text) if "Firefox on Linux" in r]
+    assert "now" in row
 
 
 # The per-user cap
@@ -632,5 +618,5 @@ def test_the_list_costs_at_most_two_round_trips_however_many_sessions(user, pass
 
     assert response.status_code == 200
     assert len(rows(response.text)) == count
-    assert log.trips[0] == ["EVALSHA"]  # the session's own load
+    assert log.trips[0] == ["GETEX", "PEXPIRETIME"]  # the session's own read
     assert len(log) <= 1 + 2

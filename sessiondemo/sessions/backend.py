@@ -1,48 +1,35 @@
 """
 The Redis session engine: ``SESSION_ENGINE = "sessiondemo.sessions.backend"``.
 
-Each session is one Redis hash under ``<prefix>s:{<tag>}<digest>``, named by a
-keyed hash of the session id (keys.session_name()). Every top-level session
-key is one field (``d:<key>``) holding its value in SESSION_SERIALIZER's JSON,
-prefixed with a tag that binds it to the session's name, beside metadata
-fields (``m:created``, ``m:deadline``, ``m:seen``, ``m:idle``, ``m:uid``, ...).
+Each session is one Redis string under ``<prefix>s:{<tag>}<digest>``, named by
+a keyed hash of the session id (keys.session_name()): a small header (its
+times, version, owner and client) and its data in SESSION_SERIALIZER's JSON,
+compressed, the whole bound to the session's name by a keyed tag (codec.py).
 
-A load is one script that also slides the idle TTL, refreshes "last active"
-and enforces the absolute timeout, by Redis's clock. A save writes only the
-fields that differ from what was loaded, so concurrent requests that change
-different keys of one session do not overwrite each other, and it checks and
-writes in one script, so a session deleted meanwhile is never resurrected.
-Moving a session to a new id (cycle_key(), renewal) is one script on both
-keys, which share a Redis Cluster slot: it happens only if the old id is still
-live and unchanged since it was loaded, so an ended session stays ended and
-no write is lost across the move.
+A read is one GETEX, which slides the idle timeout, and the key's expiry time,
+which gives Redis's clock for the absolute timeout: one round trip, no script
+(reads.py). A save writes the whole session only if nobody wrote it since this
+request read it (a compare-and-set script); if someone did, it puts this
+request's changes on top of what is there and tries again, so concurrent
+requests that change different keys of one session do not overwrite each
+other, and a session deleted meanwhile is never resurrected. Moving a session
+to a new id (cycle_key(), renewal) is one script on both keys, which share a
+Redis Cluster slot: see moves.py.
 """
 
-import hmac
-import json
+import datetime
 import logging
+import secrets
 
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
-from django.core.signing import JSONSerializer
 
-from . import conf, events, index, scripts
+from . import codec, conf, events, index, reads, scripts
 from .connection import get_client, is_cluster, store_errors
 from .exceptions import SessionTooLarge
 from .keys import (
-    AGENT_FIELD,
-    DATA_PREFIX,
-    FIELD_MAC_BYTES,
-    IDLE_FIELD,
-    IP_FIELD,
-    ISSUED_FIELD,
-    MOVED_FIELD,
-    NEXT_FIELD,
-    PREVIOUS_FIELD,
-    USER_FIELD,
     VALID_KEY_CHARS,  # noqa: F401 (the alphabet of ids, for callers)
-    VERSION_FIELD,
-    field_mac,
     is_valid_session_id,
     is_well_formed,
     moved_record_key,
@@ -59,24 +46,23 @@ security_logger = logging.getLogger("django.security.SuspiciousSession")
 
 # A request that reaches a session through ids replaced meanwhile follows at most this many.
 MAX_HOPS = 2
+# How often a write is tried again when another write got there first.
+MAX_ATTEMPTS = 10
 
 
 class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
-    """Keep each session in one Redis hash; see the module docstring."""
+    """Keep each session in one Redis string; see the module docstring."""
 
     def __init__(self, session_key=None):
         super().__init__(session_key)
-        # The serialized value of each key as last read from or written to
-        # Redis; None when unknown, which makes the next save a full rewrite.
-        self._stored = None
+        # The session as last read from or written to Redis (codec.Value);
+        # None when unknown, which makes the next save replace it whole.
+        self._loaded = None
         self._stored_user_id = None
-        # The write count (m:ver) the data in _stored goes with; None when unknown.
-        self._version = None
-        self._issued_ms = None
         self._now_ms = None
         self._previous_name = None
-        self._client_fields = {}
         self._client = {}
+        self._client_changed = False
         self._move = None
         # True once this request gave the session a new id (create or move).
         self._key_changed = False
@@ -88,7 +74,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     def clear(self):
         super().clear()
         # Make the next save a replace, so no key written meanwhile survives.
-        self._stored = None
+        self._loaded = None
 
     def _get_new_session_key(self):
         # No exists() check (a round trip): a save that creates refuses a
@@ -101,7 +87,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     @property
     def user_agent(self):
         """Return the User-Agent recorded when this session logged in, if any."""
-        return self._client.get(AGENT_FIELD)
+        return self._client.get("user_agent")
 
     @property
     def handle(self):
@@ -112,8 +98,8 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     def record_client(self, *, ip, user_agent):
         """Store who is using this session (IP address, User-Agent) with its next save."""
-        self._client_fields = {IP_FIELD: ip, AGENT_FIELD: user_agent}
-        self._client = dict(self._client_fields)
+        self._client = {"ip": ip, "user_agent": user_agent}
+        self._client_changed = True
         self.modified = True
 
     def run_with_next_write(self, calls):
@@ -149,58 +135,109 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             if is_well_formed(key) and self.on_unknown_id is not None:
                 self.on_unknown_id()
             return {}
+        value = None
         for _ in range(MAX_HOPS + 1):
-            fields = self._fetch(key)
-            if MOVED_FIELD.encode() not in fields:
+            found = self._fetch(key)
+            if not isinstance(found, codec.Stub):
+                value = found
                 break
-            # The session moved to a new id a moment ago. After a renewal, a
-            # request in flight with the old id follows it; after a privilege
-            # change (no m:next) the old id is over.
-            sealed = fields.get(NEXT_FIELD.encode())
-            key = open_successor(key, sealed) if sealed else None
+            # The session was renewed a moment ago: a request in flight with
+            # the old id follows it to the new one.
+            stub, key = found, open_successor(key, found.sealed)
             if key is None:
                 break
+            # Reading the stub slid its TTL: put it back to the end of its grace period.
+            self._pending_calls.append(
+                scripts.Command(("PEXPIREAT", session_redis_key(session_name(self.session_key)), stub.until_ms))
+            )
             self._session_key = key
             # So that the response gives the browser the new id.
             self.modified = True
-        else:
-            fields = {}
-        session = self._decode(key, fields) if key is not None and fields else None
+        session = self._adopt(value) if value is not None else None
         if session is None:
-            if fields and key is not None:
-                # Corrupt, or forged in Redis: of no use to anyone, and never to be read again.
-                with store_errors():
-                    get_client().delete(session_redis_key(session_name(key)))
             # Ended, expired, refused or never stored: never adopted (strict mode).
             self._forget_key()
             return {}
         return session
 
     def _fetch(self, key):
-        """Return the fields of ``key``'s hash, by LOAD; {} if it is gone or has just ended."""
+        """Return what ``key`` holds (codec.Value or codec.Stub), or None if nothing usable."""
         name = session_name(key)
-        args = [conf.seen_interval() * 1000, conf.absolute_age_ms()]
+        redis_key = session_redis_key(name)
         with store_errors():
-            reply = scripts.execute(
-                get_client(), [scripts.Eval(scripts.LOAD, [session_redis_key(name)], args)]
-            )[0]
-        fields = dict(zip(reply[::2], reply[1::2]))
-        if b"m:ended" in fields:
-            self._end_expired(name, fields[USER_FIELD.encode()].decode())
-            return {}
-        return fields
+            raw, now_ms = reads.read(get_client(), redis_key, _default_idle_ms())
+        if raw is None:
+            return None
+        stub = codec.decode_stub(raw)
+        if stub is not None:
+            return stub if now_ms < stub.until_ms else None
+        try:
+            value = codec.decode(name, raw)
+        except (ValueError, IndexError, LookupError):
+            security_logger.warning(
+                "Session refused: its stored value fails its integrity check (corrupted, or "
+                "copied or edited in Redis); deleted. session=%s",
+                session_handle(name),
+            )
+            self._discard(redis_key)
+            return None
+        ends_ms = min(value.deadline_ms, value.created_ms + conf.absolute_age_ms())
+        if not value.idle_ms:
+            # A fixed expiry, which GETEX does not know of: judged here.
+            ends_ms = min(ends_ms, _fixed_end_ms(self._loads(value.data)))
+        if ends_ms <= now_ms:
+            self._end_expired(name, value.user_id)
+            return None
+        self._correct_ttl(redis_key, value, now_ms, ends_ms)
+        if value.idle_ms and now_ms + value.idle_ms > ends_ms:
+            # In its last idle period GETEX slid it past its absolute timeout:
+            # back to the timeout, with the request's write (or after it).
+            self._pending_calls.append(scripts.Command(("PEXPIREAT", redis_key, ends_ms)))
+        value.name, value.now_ms = name, now_ms
+        return value
+
+    def _adopt(self, value):
+        """Take ``value`` as this request's session; return its data, or None if it does not parse."""
+        try:
+            session = self._loads(value.data)
+        except ValueError:
+            security_logger.warning("Session data corrupted")
+            return None
+        self._loaded = value
+        self._stored_user_id = value.user_id or None
+        self._now_ms = value.now_ms
+        self._previous_name = value.previous or None
+        self._client = {"ip": value.ip, "user_agent": value.user_agent} if value.ip or value.user_agent else {}
+        self._client_changed = False
+        return session
+
+    def _correct_ttl(self, redis_key, value, now_ms, ends_ms):
+        """Give a session with an expiry of its own the TTL that GETEX replaced (a round trip)."""
+        if value.idle_ms == _default_idle_ms():
+            return
+        if value.idle_ms:
+            command = ("PEXPIRE", redis_key, min(value.idle_ms, ends_ms - now_ms))
+        else:
+            command = ("PEXPIREAT", redis_key, ends_ms)
+        with store_errors():
+            scripts.execute(get_client(), [scripts.Command(command)])
+
+    def _discard(self, redis_key):
+        with store_errors():
+            get_client().delete(redis_key)
 
     def _forget_key(self):
         self._session_key = None
-        self._stored = None
+        self._loaded = None
         self._stored_user_id = None
-        self._version = None
 
     def _end_expired(self, name, user_id):
-        """Finish ending a session that its absolute timeout ended during a load."""
+        """End a session that its absolute timeout has ended."""
+        calls = [scripts.Command(("DEL", session_redis_key(name)))]
         if user_id:
-            with store_errors():
-                scripts.execute(get_client(), [index.remove_call(user_id, [name])])
+            calls.append(index.remove_call(user_id, [name]))
+        with store_errors():
+            scripts.execute(get_client(), calls)
         events.log_event(
             events.ENDED,
             reason=events.ENDED_EXPIRED,
@@ -208,60 +245,8 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             session=session_handle(name),
         )
 
-    def _decode(self, key, fields):
-        """Return the session dict held in a hash's ``fields``, or None if it is corrupt or forged."""
-        name = session_name(key)
-        data_prefix = DATA_PREFIX.encode()
-        stored = {}
-        for field, raw in fields.items():
-            if not field.startswith(data_prefix):
-                continue
-            tag, value = raw[:FIELD_MAC_BYTES], raw[FIELD_MAC_BYTES:]
-            if not hmac.compare_digest(tag, field_mac(name, field.decode(errors="replace"), value)):
-                # Copied from another session's hash, or edited in Redis.
-                security_logger.warning(
-                    "Session data corrupted: a field fails its integrity check; refused. session=%s",
-                    session_handle(name),
-                )
-                return None
-            stored[field[len(data_prefix) :].decode()] = value
-        try:
-            session = dict(zip(stored, self._loads_all(list(stored.values()))))
-            meta = {
-                field: int(fields[field.encode()])
-                for field in (ISSUED_FIELD, "m:now")
-                if field.encode() in fields
-            }
-        except (ValueError, UnicodeDecodeError):
-            security_logger.warning("Session data corrupted")
-            return None
-        user_id = fields.get(USER_FIELD.encode())
-        previous = fields.get(PREVIOUS_FIELD.encode())
-        version = fields.get(VERSION_FIELD.encode())
-        # Who uses the session travels with it to a new id.
-        self._client = {
-            name: fields[name.encode()].decode(errors="replace")
-            for name in (IP_FIELD, AGENT_FIELD)
-            if name.encode() in fields
-        }
-        self._stored = stored
-        self._stored_user_id = user_id.decode() if user_id else None
-        self._version = version.decode() if version else None
-        self._previous_name = previous.decode() if previous else None
-        self._issued_ms = meta.get(ISSUED_FIELD)
-        self._now_ms = meta.get("m:now")
-        return session
-
-    def _loads_all(self, values):
-        """Return ``values`` deserialized, in one parse when they are Django's JSON."""
-        if self.serializer is JSONSerializer:
-            # Each value is a JSON document: together, the items of one array.
-            decoded = json.loads(b"[" + b",".join(values) + b"]")
-            if len(decoded) != len(values):
-                raise ValueError("A session field holds more than one JSON value.")
-            return decoded
-        serializer = self.serializer()
-        return [serializer.loads(value) for value in values]
+    def _loads(self, data):
+        return self.serializer().loads(data)
 
     def exists(self, session_key):
         if not is_valid_session_id(session_key):
@@ -298,46 +283,29 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             return self.create()
         if must_create:
             return self._save_create()
-        self._save_update("replace" if self._stored is None else "update")
+        self._save_update()
 
-    def _encoded(self, session):
-        """Return ``session``'s values serialized, refusing a session past the size cap."""
-        dumps = self.serializer().dumps
-        encoded = {key: dumps(value) for key, value in session.items()}
-        size = sum(len(key.encode()) + len(value) for key, value in encoded.items())
-        if size > conf.max_bytes():
+    def _value(self, session, *, previous=""):
+        """Return codec.Value for ``session`` as it would be written now (times aside)."""
+        data = self.serializer().dumps(session)
+        if len(data) > conf.max_bytes():
             raise SessionTooLarge(
-                f"The session would hold {size} bytes, more than SESSION_REDIS_MAX_BYTES "
+                f"The session would hold {len(data)} bytes, more than SESSION_REDIS_MAX_BYTES "
                 f"({conf.max_bytes()}); nothing was saved."
             )
-        return encoded
+        return codec.Value(
+            data=data,
+            user_id=_user_id(session) or "",
+            ip=self._client.get("ip", ""),
+            user_agent=self._client.get("user_agent", ""),
+            previous=previous,
+            # Drawn, not counted: a replace need not know the version it replaces.
+            version=secrets.randbits(32),
+            idle_ms=_idle_ms(session, self.get_expiry_age()),
+        )
 
-    def _data_fields(self, name, values):
-        """Return hash fields for ``values`` (key -> serialized value), each bound to ``name``."""
-        fields = {}
-        for key, value in values.items():
-            field = DATA_PREFIX + key
-            fields[field] = field_mac(name, field, value) + value
-        return fields
-
-    def _hash_fields(self, name, values, session, client):
-        """
-        Return what a write of ``session`` sets, its owner and its TTL in ms.
-
-        The fields: ``values`` (key -> serialized value) bound to ``name``, the
-        idle time reads slide the TTL by (0: a fixed expiry), ``client`` (IP,
-        User-Agent) and the owner.
-        """
-        ttl_ms = max(self.get_expiry_age(), 0) * 1000
-        # An expiry in seconds slides with every request; a date does not.
-        sliding = not isinstance(session.get("_session_expiry"), str)
-        fields = self._data_fields(name, values)
-        fields[IDLE_FIELD] = str(ttl_ms if sliding else 0)
-        fields.update(client)
-        user_id = _user_id(session)
-        if user_id is not None:
-            fields[USER_FIELD] = user_id
-        return fields, user_id, ttl_ms
+    def _ttl_ms(self):
+        return max(self.get_expiry_age(), 0) * 1000
 
     def _run_write(self, write, *, filed_under=None, name=None):
         """
@@ -367,68 +335,109 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     def _save_create(self):
         """Write the session under its new id in one round trip; raise CreateError if taken."""
         session = self._get_session(no_load=True)
-        encoded = self._encoded(session)
+        value = self._value(session)
         name = session_name(self.session_key)
-        fields, user_id, ttl_ms = self._hash_fields(name, encoded, session, self._client)
-        pairs = [item for pair in fields.items() for item in pair]
+        head, tail = codec.encode(name, value)
         write = scripts.Eval(
-            scripts.SAVE,
+            scripts.CREATE,
             [session_redis_key(name)],
-            ["create", ttl_ms, conf.absolute_age_ms(), len(fields), *pairs],
+            [head, tail, conf.absolute_age_ms(), self._ttl_ms()],
         )
+        user_id = value.user_id or None
         if self._run_write(write, filed_under=user_id, name=name)[0] != 1:
             raise CreateError
         if user_id is not None:
             events.log_event(events.CREATED, user_id=user_id, session=session_handle(name))
-        self._written(encoded, user_id, version="1")
+        self._written(value)
 
-    def _save_update(self, mode, hops=MAX_HOPS):
-        """Write what changed since the load (``mode`` "update") or everything ("replace")."""
+    def _save_update(self):
+        """Write the session if it changed, merging with whatever was written meanwhile."""
         session = self._get_session()
-        encoded = self._encoded(session)
-        if mode == "update":
-            changed = {k: v for k, v in encoded.items() if self._stored.get(k) != v}
-            removed = [DATA_PREFIX + k for k in self._stored if k not in encoded]
-        else:
-            changed, removed = encoded, []
-        name = session_name(self.session_key)
-        fields, user_id, ttl_ms = self._hash_fields(name, changed, session, self._client_fields)
-        if user_id is None:
-            removed.append(USER_FIELD)
-        pairs = [item for pair in fields.items() for item in pair]
-        write = scripts.Eval(
-            scripts.SAVE,
-            [session_redis_key(name)],
-            [mode, ttl_ms, conf.absolute_age_ms(), len(fields), *pairs, *removed],
-        )
-        # The index changes only with the owner.
-        refile = user_id is not None and user_id != self._stored_user_id
-        reply = self._run_write(write, filed_under=user_id if refile else None, name=name)
-        if reply[0] == 1:
-            stale = {reply[1].decode() or None, self._stored_user_id} - {None, user_id}
-            if stale:
-                # The session is no longer theirs: their index may drop it now.
-                with store_errors():
-                    scripts.execute(get_client(), [index.remove_call(o, [name]) for o in stale])
-        elif reply[0] == -2 and hops > 0:
-            successor = open_successor(self.session_key, reply[1])
-            if successor is not None:
-                # Renewed since this request loaded it: the change belongs to the new id.
+        changes = self._changes(session)
+        if changes == ({}, []) and not self._client_changed:
+            return  # nothing to write: the read already slid the idle timeout
+        loaded = self._loaded
+        expected = _version_bytes(loaded.version) if loaded is not None else ""
+        for _ in range(MAX_ATTEMPTS):
+            name = session_name(self.session_key)
+            value = self._value(session, previous=self._previous_name or "")
+            head, tail = codec.encode(name, value)
+            write = scripts.Eval(
+                scripts.SAVE,
+                [session_redis_key(name)],
+                [expected, head, tail, self._ttl_ms(), conf.absolute_age_ms()],
+            )
+            # The index changes only with the owner.
+            refile = value.user_id and value.user_id != (self._stored_user_id or "")
+            reply = self._run_write(write, filed_under=value.user_id if refile else None, name=name)
+            if reply[0] == 1:
+                self._unfile_stale_owners(name, reply[1].decode() or None, value.user_id or None)
+                self._written(value)
+                return
+            if reply[0] == -2:
+                # Renewed since this request read it: the change belongs to the new id.
+                stub = codec.decode_stub(reply[1])
+                successor = open_successor(self.session_key, stub.sealed) if stub else None
+                if successor is None:
+                    break
                 self._session_key = successor
                 self.modified = True
-                return self._save_update(mode, hops - 1)
-        if reply[0] != 1:
-            raise UpdateError
-        loaded_version = int(self._version) if self._version else None
-        # Only when no other write came in between does _stored describe that version.
-        in_step = loaded_version is not None and reply[2] == loaded_version + 1
-        self._written(encoded, user_id, version=str(reply[2]) if in_step else None)
+                current = self._fetch(successor)
+                if not isinstance(current, codec.Value):
+                    break
+            elif reply[0] == -3:
+                try:
+                    current = codec.decode(name, reply[1])
+                except (ValueError, IndexError, LookupError):
+                    break
+            else:
+                break
+            # Written meanwhile: this request's changes go on top of what is there.
+            session = self._merged(current, changes)
+            loaded, expected = current, _version_bytes(current.version)
+        self._forget_key()
+        raise UpdateError
 
-    def _written(self, encoded, user_id, *, version):
-        self._stored = encoded
-        self._stored_user_id = user_id
-        self._version = version
-        self._client_fields = {}
+    def _changes(self, session):
+        """Return what this request changed in ``session``: (changed keys and values, removed keys)."""
+        if self._loaded is None:
+            return dict(session), None  # cleared: the session is what this request made it
+        original = self._loads(self._loaded.data)
+        changed = {k: v for k, v in session.items() if k not in original or not _same(v, original[k])}
+        removed = [k for k in original if k not in session]
+        return changed, removed
+
+    def _merged(self, current, changes):
+        """Return the data of ``current`` with this request's ``changes`` on top."""
+        changed, removed = changes
+        if removed is None:
+            merged = dict(changed)
+        else:
+            merged = self._loads(current.data)
+            for key in removed:
+                merged.pop(key, None)
+            merged.update(changed)
+        self._session_cache = merged
+        self._loaded = current
+        self._stored_user_id = current.user_id or None
+        return merged
+
+    def _unfile_stale_owners(self, name, previous_owner, user_id):
+        stale = {previous_owner, self._stored_user_id} - {None, user_id}
+        if stale:
+            # The session is no longer theirs: their index may drop it now.
+            with store_errors():
+                scripts.execute(get_client(), [index.remove_call(owner, [name]) for owner in stale])
+
+    def _written(self, value):
+        previous = self._loaded
+        if previous is not None and not self._key_changed:
+            # The script kept the session's times: so does this copy.
+            value.created_ms, value.deadline_ms = previous.created_ms, previous.deadline_ms
+            value.issued_ms, value.now_ms = previous.issued_ms, previous.now_ms
+        self._loaded = value
+        self._stored_user_id = value.user_id or None
+        self._client_changed = False
 
     @staticmethod
     def _end_evicted(client, user_id, name, limit):
@@ -458,8 +467,8 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         # moved it to a new id since this one loaded it (it ends there too).
         name = session_name(session_key)
         calls = [
-            scripts.Command(("HGET", keys[0], MOVED_FIELD)),
-            scripts.Command(("HGET", moved_record_key(name), MOVED_FIELD)),
+            scripts.Command(("GET", keys[0])),
+            scripts.Command(("GET", moved_record_key(name))),
             scripts.Command(("DEL", *keys)),
         ]
         with store_errors():
@@ -472,17 +481,52 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
                 # (index module docstring), lest a failed delete leave a live
                 # session that no "end sessions" path can find.
                 calls.append(index.remove_call(owner, [name]))
-            in_grace, recorded = scripts.execute(client, calls + self._take_pending_calls())[:2]
-            moved = in_grace or recorded
+            current, recorded = scripts.execute(client, calls + self._take_pending_calls())[:2]
+            stub = codec.decode_stub(current) if current else None
+            moved = stub.moved_to if stub else (recorded.decode() if recorded else None)
             if moved:
-                index.end_moved(client, owner or "", [moved.decode()])
+                index.end_moved(client, owner or "", [moved])
         if own:
-            self._stored = None
+            self._loaded = None
             self._stored_user_id = None
-            self._version = None
             self._previous_name = None
+
+
+def _default_idle_ms():
+    return settings.SESSION_COOKIE_AGE * 1000
+
+
+def _idle_ms(session, expiry_age):
+    """Return how far each read slides the session's TTL: 0 for an expiry at a fixed date."""
+    # An expiry in seconds slides with every request; a date does not.
+    if isinstance(session.get("_session_expiry"), str):
+        return 0
+    return max(expiry_age, 0) * 1000
+
+
+def _fixed_end_ms(session):
+    """Return when a session with no idle time ends: its expiry date, or now if it has expired."""
+    expiry = session.get("_session_expiry")
+    if not isinstance(expiry, str):
+        return 0  # an expiry of 0 seconds or fewer
+    return int(datetime.datetime.fromisoformat(expiry).timestamp() * 1000)
+
+
+def _version_bytes(version):
+    return version.to_bytes(4, "big")
 
 
 def _user_id(session):
     user_id = session.get(SESSION_KEY)
     return str(user_id) if user_id is not None else None
+
+
+def _same(a, b):
+    """Return True if the JSON values ``a`` and ``b`` serialize alike (True is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b

@@ -18,11 +18,6 @@ def absolute_age_ms():
     return (absolute_age() or 10**10) * 1000
 
 
-def seen_interval():
-    """Return how many seconds "last active" may lag behind the last request."""
-    return getattr(settings, "SESSION_REDIS_SEEN_INTERVAL", 60)
-
-
 def max_sessions_per_user():
     """Return how many sessions one user may have; a login past it ends the oldest."""
     return getattr(settings, "SESSION_REDIS_MAX_PER_USER", 20)

@@ -24,26 +24,14 @@ index finds it.
 import dataclasses
 from datetime import UTC, datetime
 
-from . import conf, scripts
-from .keys import (
-    AGENT_FIELD,
-    CREATED_FIELD,
-    IP_FIELD,
-    MOVED_FIELD,
-    SEEN_FIELD,
-    USER_FIELD,
-    session_handle,
-    moved_record_key,
-    session_redis_key,
-    user_index_key,
-)
+from . import codec, conf, scripts
+from .keys import moved_record_key, session_handle, session_redis_key, user_index_key
 
 SCAN_BATCH = 500
 # How many moves in a row an ending follows (a renewal, then a password change, ...).
 MAX_HOPS = 3
 # Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
 NEW_ENTRY_MARGIN_MS = 60_000
-INFO_FIELDS = (USER_FIELD, MOVED_FIELD, CREATED_FIELD, SEEN_FIELD, IP_FIELD, AGENT_FIELD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,24 +78,38 @@ def _read(client, key):
     return now, entries
 
 
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    """What a session's key holds, as an index reader needs it."""
+
+    kind: bytes | None  # codec.SESSION, codec.STUB, or None: gone (or not ours to read)
+    owner: str
+    raw: bytes | None
+    ttl_ms: int
+
+
 def _infos(client, names):
-    """Return the INFO_FIELDS of each session in ``names``, in one round trip."""
+    """Return what each of ``names``' keys holds (_Found), in one round trip."""
     pipe = client.pipeline(transaction=False)
     for name in names:
-        pipe.hmget(session_redis_key(name), INFO_FIELDS)
-    return pipe.execute()
+        pipe.get(session_redis_key(name))
+        pipe.pttl(session_redis_key(name))
+    replies = pipe.execute()
+    found = []
+    for raw, ttl in zip(replies[::2], replies[1::2]):
+        kind, owner, _ = codec.header(raw) if raw else (None, "", 0)
+        found.append(_Found(kind, owner, raw, ttl))
+    return found
 
 
 def _belongs(info, user_id):
-    owner, moved = info[0], info[1]
-    return owner is not None and moved is None and owner.decode() == str(user_id)
+    return info.kind == codec.SESSION and info.owner == str(user_id)
 
 
 def _prunable(info, user_id):
-    """Return True if an entry whose session has ``info`` can go: gone, or someone else's."""
-    owner, moved = info[0], info[1]
+    """Return True if an entry whose key holds ``info`` can go: gone, or someone else's."""
     # An id the session moved away from goes when it has expired.
-    return moved is None and (owner is None or owner.decode() != str(user_id))
+    return info.kind is None or (info.kind == codec.SESSION and info.owner != str(user_id))
 
 
 def _prune_call(key, now, entries, infos, user_id):
@@ -126,26 +128,43 @@ def sessions_of(client, user_id):
     if not entries:
         return []
     infos = _infos(client, [name for name, _ in entries])
-    sessions = [
-        SessionInfo(
-            name=name,
-            handle=session_handle(name),
-            created_at=_timestamp(created),
-            last_active=_timestamp(seen),
-            ip=ip.decode() if ip else "",
-            user_agent=agent.decode(errors="replace") if agent else "",
+    sessions = []
+    for (name, _), info in zip(entries, infos):
+        if not _belongs(info, user_id):
+            continue
+        try:
+            value = codec.decode(name, info.raw)
+        except (ValueError, IndexError, LookupError):
+            continue  # refused when it is next read
+        sessions.append(
+            SessionInfo(
+                name=name,
+                handle=session_handle(name),
+                created_at=_timestamp(value.created_ms),
+                last_active=_timestamp(_last_active_ms(value, info.ttl_ms, now)),
+                ip=value.ip,
+                user_agent=value.user_agent,
+            )
         )
-        for (name, _), (owner, moved, created, seen, ip, agent) in zip(entries, infos)
-        if _belongs((owner, moved), user_id)
-    ]
     prune = _prune_call(key, now, entries, infos, user_id)
     if prune is not None:
         scripts.execute(client, [prune])
     return sessions
 
 
-def _timestamp(raw):
-    return datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None
+def _last_active_ms(value, ttl_ms, now):
+    """
+    Return when the session was last used: a read or write slides its TTL back to its idle time.
+
+    For a session with a fixed expiry, when its id was issued.
+    """
+    if value.idle_ms and ttl_ms > 0:
+        return min(now, now - (value.idle_ms - ttl_ms))
+    return value.issued_ms
+
+
+def _timestamp(ms):
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
 def find_name(client, user_id, handle):
@@ -234,15 +253,16 @@ def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):
     for batch in _scan_batches(client, f"{prefix}*", batch_size):
         pipe = client.pipeline(transaction=False)
         for key in batch:
-            pipe.hmget(key, USER_FIELD, MOVED_FIELD)
-        infos = pipe.execute()
+            pipe.get(key)
+        values = pipe.execute()
         client.unlink(*batch)
-        for key, (owner, moved) in zip(batch, infos):
-            if moved is not None:
-                continue  # a replaced id, not a session of its own
+        for key, raw in zip(batch, values):
+            kind, owner, _ = codec.header(raw) if raw else (None, "", 0)
+            if kind != codec.SESSION:
+                continue  # an id in its grace period, not a session of its own
             ended += 1
             if on_ended is not None:
-                on_ended(owner.decode() if owner else None, _name_of_key(key.decode()))
+                on_ended(owner or None, _name_of_key(key.decode()))
     for batch in _scan_batches(client, f"{conf.key_prefix()}u:*", batch_size):
         client.unlink(*batch)
     return ended

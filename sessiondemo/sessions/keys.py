@@ -16,6 +16,7 @@ An id is 32 characters of ``[a-z0-9]`` (Django's format) in three parts:
 Redis never sees an id: a session's key is a keyed hash (its *name*) of it.
 """
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -40,9 +41,10 @@ HANDLE_SALT = "sessiondemo.sessions.keys.handle"
 FIELD_SALT = "sessiondemo.sessions.keys.field"
 SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
 
-# The length of a session's name: a 4-hex-digit slot tag and a 32-hex-digit digest.
-NAME_LENGTH = 36
-FIELD_MAC_BYTES = 8
+# The length of a session's name: a 4-hex-digit slot tag and 22 characters of
+# base64url, a 128-bit digest.
+NAME_LENGTH = 26
+TAG_BYTES = 8
 
 
 def new_session_id():
@@ -86,11 +88,12 @@ def session_name(session_id):
     Return the name under which Redis knows the session ``session_id``.
 
     A 4-hex-digit tag of the id's slot characters, then a keyed hash (BLAKE2b)
-    of the id under a key derived from SECRET_KEY, cut to 128 bits. A Redis
-    dump, a replica or MONITOR output shows no value usable as a cookie.
+    of the id under a key derived from SECRET_KEY, cut to 128 bits, in
+    base64url. A Redis dump, a replica or MONITOR output shows no value usable
+    as a cookie.
     """
-    digest = _mac(DIGEST_SALT, session_id.encode()).hex()[:32]
-    return _slot_tag(session_id[:SLOT_CHARS]) + digest
+    digest = _mac(DIGEST_SALT, session_id.encode())[:16]
+    return _slot_tag(session_id[:SLOT_CHARS]) + base64.urlsafe_b64encode(digest)[:22].decode()
 
 
 @functools.lru_cache(maxsize=64 * 1024)
@@ -117,22 +120,22 @@ def session_handle(name):
     return _mac(HANDLE_SALT, name.encode()).hex()[:16]
 
 
-def field_mac(name, field, value):
+def value_tag(name, value):
     """
-    Return the tag that binds ``value`` to ``field`` of the session ``name``.
+    Return the tag that binds ``value`` (bytes) to the session ``name``.
 
-    A hash copied to another session's key, or a value edited in Redis, no
-    longer matches its tag.
+    A value copied to another session's key, or edited in Redis, no longer
+    matches its tag.
     """
-    hasher = _field_hasher(settings.SECRET_KEY).copy()
-    hasher.update(name.encode() + b"\0" + field.encode() + b"\0" + value)
+    hasher = _tag_hasher(settings.SECRET_KEY).copy()
+    hasher.update(name.encode() + b"\0" + value)
     return hasher.digest()
 
 
 @functools.lru_cache(maxsize=4)
-def _field_hasher(secret):
+def _tag_hasher(secret):
     key = _derived_key(FIELD_SALT, secret)
-    return hashlib.blake2b(key=key, digest_size=FIELD_MAC_BYTES)
+    return hashlib.blake2b(key=key, digest_size=TAG_BYTES)
 
 
 def seal_successor(session_id, new_id):
@@ -166,19 +169,3 @@ def _hasher(salt, secret):
 @functools.lru_cache(maxsize=16)
 def _derived_key(salt, secret):
     return hashlib.sha256(salt.encode() + secret.encode()).digest()
-
-
-# Fields of a session hash: one per top-level session key, then metadata.
-DATA_PREFIX = "d:"
-CREATED_FIELD = "m:created"  # ms, Redis's clock: the first login of the session
-DEADLINE_FIELD = "m:deadline"  # ms: the absolute timeout, fixed when the session began
-ISSUED_FIELD = "m:issued"  # ms: when this id was issued (a renewal is due after it)
-SEEN_FIELD = "m:seen"  # ms: last active, refreshed by reads at most once a minute
-IDLE_FIELD = "m:idle"  # ms each read slides the TTL back to; 0 for a fixed expiry
-VERSION_FIELD = "m:ver"  # counts the writes, so that a move can tell it missed one
-PREVIOUS_FIELD = "m:prev"  # the name of the id this one replaced, while that lives
-MOVED_FIELD = "m:moved"  # on an id in its renewal grace period: the new id's name
-NEXT_FIELD = "m:next"  # on such an id: the new id, sealed under the old one
-USER_FIELD = "m:uid"
-IP_FIELD = "m:ip"
-AGENT_FIELD = "m:ua"

@@ -16,10 +16,8 @@ that leads to the new one (keys.seal_successor()).
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import UpdateError
 
-from . import conf, events, scripts
+from . import codec, conf, events, scripts
 from .keys import (
-    MOVED_FIELD,
-    PREVIOUS_FIELD,
     is_valid_session_id,
     moved_record_key,
     open_successor,
@@ -72,9 +70,10 @@ class SessionMovesMixin:
     def renewal_due(self):
         """Return True if this loaded session's id is older than SESSION_REDIS_RENEW_AFTER."""
         after = conf.renew_after()
-        if not after or self._key_changed or self._issued_ms is None or self._now_ms is None:
+        loaded = self._loaded
+        if not after or self._key_changed or loaded is None or not loaded.issued_ms:
             return False
-        return self._now_ms - self._issued_ms >= after * 1000
+        return self._now_ms - loaded.issued_ms >= after * 1000
 
     def renew(self):
         """Move the session to a new id; the old one keeps working for a short grace period."""
@@ -105,6 +104,7 @@ class SessionMovesMixin:
     def _save_move(self):
         """Move the session to its new id, carrying every write made meanwhile."""
         move = self._move
+        changes = self._changes(self._session)
         for _ in range(MAX_ATTEMPTS):
             outcome, reply = self._try_move(move)
             if outcome == 1:
@@ -114,54 +114,64 @@ class SessionMovesMixin:
                 # The new id is taken (a 1 in 2^129 event): draw another.
                 self._session_key = successor_id(move.old_key)
                 continue
-            if outcome == -1:
-                self._move = None
-                self._forget_key()
-                raise UpdateError
             if outcome == -2:
-                successor = open_successor(move.old_key, reply)
+                stub = codec.decode_stub(reply)
+                successor = open_successor(move.old_key, stub.sealed) if stub else None
                 if successor is None:
-                    self._move = None
-                    self._forget_key()
-                    raise UpdateError
+                    break
                 if move.grace:
                     # Another request renewed it first: take its new id, and save there.
                     self._move = None
                     self._session_key = successor
-                    return self._save_update("update" if self._stored is not None else "replace")
+                    current = self._fetch(successor)
+                    if not isinstance(current, codec.Value):
+                        break
+                    self._merged(current, changes)
+                    return self._save_update()
                 # A move that must leave every earlier id behind starts from the newest.
                 move.old_key = successor
                 self._session_key = successor_id(successor)
-            self._rebase(move)
+                reply = self._fetch(successor)
+                if not isinstance(reply, codec.Value):
+                    break
+            elif outcome == -3:
+                try:
+                    reply = codec.decode(session_name(move.old_key), reply)
+                except (ValueError, IndexError, LookupError):
+                    break
+            else:
+                break
+            # Written meanwhile: this request's changes go on top of what is there.
+            self._merged(reply, changes)
+        self._move = None
+        self._forget_key()
         raise UpdateError
 
     def _try_move(self, move):
-        """Run MOVE once; return its outcome and, for -2, the sealed id of the replacement."""
+        """Run MOVE once; return its outcome and, for -2 and -3, what the old key holds."""
         session = self._session
-        encoded = self._encoded(session)
         new_name, old_name = session_name(self.session_key), session_name(move.old_key)
-        fields, user_id, ttl_ms = self._hash_fields(new_name, encoded, session, self._client)
-        if move.grace:
-            fields[PREVIOUS_FIELD] = old_name
-        pairs = [item for pair in fields.items() for item in pair]
-        sealed = seal_successor(move.old_key, self.session_key) if move.grace else b""
+        value = self._value(session, previous=old_name if move.grace else "")
+        head, tail = codec.encode(new_name, value)
+        loaded = self._loaded
         args = [
-            self._version or "",
+            loaded.version.to_bytes(4, "big") if loaded is not None else "",
             "1" if move.continued else "0",
             move.grace * 1000,
-            sealed,
+            seal_successor(move.old_key, self.session_key) if move.grace else b"",
             new_name,
             MOVED_RECORD_MS,
-            ttl_ms,
+            head,
+            tail,
+            self._ttl_ms(),
             conf.absolute_age_ms(),
-            len(fields),
-            *pairs,
         ]
         write = scripts.Eval(
             scripts.MOVE,
             [session_redis_key(old_name), session_redis_key(new_name), moved_record_key(old_name)],
             args,
         )
+        user_id = value.user_id or None
         reply = self._run_write(write, filed_under=user_id, name=new_name)
         outcome = reply[0]
         if outcome == 1:
@@ -178,38 +188,6 @@ class SessionMovesMixin:
                 )
             elif user_id is not None:
                 events.log_event(events.CREATED, user_id=user_id, session=session_handle(new_name))
-            self._written(encoded, user_id, version="1")
+            self._written(value)
             self._previous_name = old_name if move.grace else None
-        return outcome, reply[1] if outcome == -2 else None
-
-    def _rebase(self, move):
-        """Load ``move.old_key`` again and put this request's changes on top of what it holds."""
-        session = self._session
-        if self._stored is not None:
-            changed = {
-                key: value
-                for key, value in session.items()
-                if self._stored.get(key) != self.serializer().dumps(value)
-            }
-            removed = [key for key in self._stored if key not in session]
-        else:
-            # Cleared in this request: the session is what this request made it.
-            changed, removed = dict(session), None
-        client_fields, client = self._client_fields, self._client
-        fields = self._fetch(move.old_key)
-        if MOVED_FIELD.encode() in fields:
-            return  # moved meanwhile: the next MOVE says how
-        current = self._decode(move.old_key, fields) if fields else None
-        self._client_fields = client_fields
-        self._client = client or self._client
-        if current is None:
-            # Gone: a continued session fails in MOVE; a new one starts from this request's data.
-            self._version = None
-            return
-        if removed is None:
-            self._stored = None
-            current = {}
-        for key in removed or ():
-            current.pop(key, None)
-        current.update(changed)
-        self._session_cache = current
+        return outcome, reply[1] if outcome in (-2, -3) else None

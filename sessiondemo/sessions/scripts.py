@@ -11,7 +11,8 @@ EVAL, which also caches the script.
 Each script starts with a shebang line, which makes a Redis at maxmemory
 (with ``noeviction``) refuse a script that may grow memory before it runs,
 instead of failing it halfway: a full Redis writes nothing. Scripts that only
-read, slide a TTL or free memory carry ``flags=allow-oom`` and keep working.
+read or free memory carry ``flags=allow-oom`` and keep working. Reads are no
+script at all (GETEX; see reads.py).
 """
 
 import hashlib
@@ -20,158 +21,145 @@ from typing import NamedTuple
 from redis.exceptions import NoScriptError
 
 # Redis's clock, in epoch milliseconds: every time the engine stores or
-# judges (login, last active, the absolute timeout) is Redis's, so that app
-# servers whose clocks disagree cannot stretch a timeout.
+# judges (login, the absolute timeout) is Redis's, so that app servers whose
+# clocks disagree cannot stretch a timeout. Then helpers that read a session's
+# string (codec.py has the layout): its times, its owner, the id it replaced.
 NOW = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local function ms(n) return string.format('%.0f', n) end
+-- A TTL for SET, which refuses 0: a session already past its expiry lives 1 ms.
+local function px(n) return ms(math.max(n, 1)) end
+local function times(value) return struct.unpack('>I6I6', value, 10) end
+local function owner(value)
+  if string.sub(value, 1, 1) == 't' then
+    local length = string.byte(value, 8)
+    return string.sub(value, 9, 8 + length)
+  end
+  local length = string.byte(value, 37)
+  return string.sub(value, 38, 37 + length)
+end
+local function previous(value)
+  local at = 38 + string.byte(value, 37)
+  at = at + 1 + string.byte(value, at)
+  at = at + 2 + struct.unpack('>I2', value, at)
+  return string.sub(value, at + 1, at + string.byte(value, at))
+end
+local function moved_to(stub)
+  local at = 9 + string.byte(stub, 8)
+  return string.sub(stub, at, at + 25)
+end
 """
 
-# KEYS[1] session hash. ARGV: the "last active" refresh interval (ms), the
-# absolute age limit (ms). Returns the hash's fields and values, then "m:now"
-# and Redis's time. Slides the TTL by m:idle and refreshes m:seen at most once
-# per interval. A session past its absolute timeout (the earlier of m:deadline
-# and m:created plus the limit) is deleted, and the reply is then {"m:ended",
-# "absolute", "m:uid", <user id>}. An id the session moved away from (m:moved;
-# with m:next in a renewal's grace period) is returned as it is: it neither
-# slides nor refreshes.
-LOAD = "#!lua flags=allow-oom" + NOW + """
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return fields end
-local meta = {}
-for i = 1, #fields, 2 do
-  if string.sub(fields[i], 1, 2) == 'm:' then meta[fields[i]] = fields[i + 1] end
-end
-fields[#fields + 1] = 'm:now'
-fields[#fields + 1] = ms(now)
-if meta['m:moved'] then return fields end
-local created = tonumber(meta['m:created'] or '0')
-local ends = math.min(tonumber(meta['m:deadline'] or '0'), created + tonumber(ARGV[2]))
-if ends <= now then
-  redis.call('DEL', KEYS[1])
-  return {'m:ended', 'absolute', 'm:uid', meta['m:uid'] or ''}
-end
-if now - tonumber(meta['m:seen'] or '0') >= tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'm:seen', ms(now))
-end
-local idle = tonumber(meta['m:idle'] or '0')
-if idle > 0 then redis.call('PEXPIRE', KEYS[1], ms(math.min(idle, ends - now))) end
-return fields
-"""
-
-# KEYS[1] session hash. ARGV: mode ("create" | "update" | "replace"), TTL in
-# ms, the absolute age limit in ms, the number n of fields to set, n
-# field/value pairs, then fields to delete. "create" starts a session: its
-# login time, absolute deadline and the other times from Redis's clock.
-# Returns {1, previous owner, version} on success; {0} if "create" found the
-# key taken; {-1} if "update" or "replace" found the session gone (ended
-# meanwhile, moved to a new id by a privilege change, or past its absolute
-# timeout: then it ends now); {-2, sealed new id} if the id has been renewed
-# meanwhile.
-SAVE = "#!lua" + NOW + """
-local mode = ARGV[1]
-local ttl = tonumber(ARGV[2])
+# KEYS[1] a new session's key. ARGV: its kind and tag, the rest of its value
+# after the times, the absolute age limit in ms, the TTL in ms. Write the
+# value with its times (login, deadline, issue: now, by Redis's clock) unless
+# the key is taken. Returns {1}, or {0} if the key is taken.
+CREATE = "#!lua" + NOW + """
 local limit = tonumber(ARGV[3])
-local nset = tonumber(ARGV[4])
-local exists = redis.call('EXISTS', KEYS[1])
-if mode == 'create' then
-  if exists == 1 then return {0} end
-  local deadline = now + limit
-  redis.call('HSET', KEYS[1], 'm:created', ms(now), 'm:deadline', ms(deadline),
-    'm:issued', ms(now), 'm:seen', ms(now), 'm:ver', '1', unpack(ARGV, 5, 4 + 2 * nset))
-  redis.call('PEXPIRE', KEYS[1], ms(math.min(ttl, limit)))
-  return {1, '', 1}
+local value = ARGV[1] .. struct.pack('>I6I6I6', now, now + limit, now) .. ARGV[2]
+if redis.call('SET', KEYS[1], value, 'NX', 'PX', px(math.min(tonumber(ARGV[4]), limit))) then
+  return {1}
 end
-if exists == 0 then return {-1} end
-local meta = redis.call('HMGET', KEYS[1], 'm:next', 'm:uid', 'm:created', 'm:deadline')
-if meta[1] then return {-2, meta[1]} end
-local ends = math.min(tonumber(meta[4] or '0'), tonumber(meta[3] or '0') + limit)
+return {0}
+"""
+
+# KEYS[1] a session's key. ARGV: the version (4 bytes, drawn anew by every
+# write) the caller loaded, or "" to replace whatever the session holds, the new value's kind and tag, the
+# rest of it after the times, the TTL in ms, the absolute age limit in ms.
+# Write the value, keeping the session's times, if the session is still there
+# at that version. Returns {1, previous owner} on success; {-1} if the session
+# is gone (ended meanwhile, moved to a new id by a privilege change, or past
+# its absolute timeout: then it ends now); {-2, stub} if its id has been
+# renewed meanwhile; {-3, current value} if it was written since the caller
+# loaded it (the caller merges its changes into that and tries again).
+SAVE = "#!lua" + NOW + """
+local current = redis.call('GET', KEYS[1])
+if not current then return {-1} end
+local kind = string.sub(current, 1, 1)
+if kind == 't' then return {-2, current} end
+if kind ~= 's' then return {-1} end
+if ARGV[1] ~= '' and string.sub(current, 28, 31) ~= ARGV[1] then return {-3, current} end
+local created, deadline = times(current)
+local ends = math.min(deadline, created + tonumber(ARGV[5]))
 if ends <= now then
   redis.call('DEL', KEYS[1])
   return {-1}
 end
--- Every read before the first write.
-local stale = {}
-if mode == 'replace' then
-  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if string.sub(field, 1, 2) == 'd:' then stale[#stale + 1] = field end
-  end
-end
-for i = 5 + 2 * nset, #ARGV do stale[#stale + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], 'm:seen', ms(now), unpack(ARGV, 5, 4 + 2 * nset))
-if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
-local version = redis.call('HINCRBY', KEYS[1], 'm:ver', 1)
-redis.call('PEXPIRE', KEYS[1], ms(math.min(ttl, ends - now)))
-return {1, meta[2] or '', version}
+local value = ARGV[2] .. string.sub(current, 10, 27) .. ARGV[3]
+redis.call('SET', KEYS[1], value, 'PX', px(math.min(tonumber(ARGV[4]), ends - now)))
+return {1, owner(current)}
 """
 
 # KEYS[1] the session's current key, KEYS[2] the key of its new id (the same
 # slot: see keys.successor_id()), KEYS[3] the old id's record of the move (the
-# same slot). ARGV: the version the caller loaded, "1" to continue the session
-# (re-authentication, a password change, a renewal: the old id must still be
-# live, and the login time and absolute deadline carry over) or "0" to start
-# anew (a login: a new absolute timeout, and an old id that is gone is no
-# obstacle), the grace in ms during which the old id keeps working (0: it ends
-# now), the sealed new id for that grace, the new id's name, how long (ms) the
-# record of a move without grace lasts, the TTL in ms, the absolute age limit
-# in ms, the number n of fields, n field/value pairs (the whole session, as the
-# caller has it).
+# same slot). ARGV: the version (4 bytes) the caller loaded, or "" if it has
+# none; "1" to continue the session (re-authentication, a password change, a
+# renewal: the old id must still be live, and the login time and absolute
+# deadline carry over) or "0" to start anew (a login: a new absolute timeout,
+# and an old id that is gone is no obstacle); the grace in ms during which the
+# old id keeps working (0: it ends now); the sealed new id for that grace; the
+# new id's name; how long (ms) the record of a move without grace lasts; the
+# new value's kind and tag; the rest of it after the times; the TTL in ms; the
+# absolute age limit in ms.
 #
-# In a grace period the old key holds only m:next, m:moved (the new name) and
-# m:uid; without one it is deleted, and KEYS[3] holds the new name (m:moved)
-# for a short while. Either way, whatever ends the session through the old id, having
-# read the index or loaded the session before the move, follows it to the new
-# one. Returns {1, owner} on success; {0} if the new key is taken; {-1} if a
-# continued session is gone; {-2, sealed id} if the old id has been renewed
-# meanwhile; {-3} if the session was written since the caller loaded it (load
-# it again and retry).
+# In a grace period the old key becomes a stub (codec.py) that leads to the
+# new id; without one it is deleted, and KEYS[3] holds the new name for a
+# short while. Either way, whatever ends the session through the old id,
+# having read the index or loaded the session before the move, follows it to
+# the new one. Returns {1, owner} on success; {0} if the new key is taken;
+# {-1} if a continued session is gone; {-2, stub} if the old id has been
+# renewed meanwhile; {-3, current value} if the session was written since the
+# caller loaded it (merge and retry).
 MOVE = "#!lua" + NOW + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
-local limit = tonumber(ARGV[8])
-local old = redis.call('HMGET', KEYS[1], 'm:ver', 'm:next', 'm:created', 'm:deadline', 'm:uid')
-local live = old[1] ~= false
-if old[2] then return {-2, old[2]} end
-if live and old[1] ~= ARGV[1] then return {-3} end
+local limit = tonumber(ARGV[10])
+local current = redis.call('GET', KEYS[1])
+local kind = current and string.sub(current, 1, 1)
+if kind == 't' then return {-2, current} end
+local live = kind == 's'
+if live and ARGV[1] ~= '' and string.sub(current, 28, 31) ~= ARGV[1] then return {-3, current} end
 local created, deadline = now, now + limit
 if ARGV[2] == '1' then
   if not live then return {-1} end
-  created, deadline = tonumber(old[3] or '0'), tonumber(old[4] or '0')
+  created, deadline = times(current)
 end
 local ends = math.min(deadline, created + limit)
 if ends <= now then
   redis.call('DEL', KEYS[1])
   return {-1}
 end
-local nset = tonumber(ARGV[9])
-redis.call('HSET', KEYS[2], 'm:created', ms(created), 'm:deadline', ms(deadline),
-  'm:issued', ms(now), 'm:seen', ms(now), 'm:ver', '1', unpack(ARGV, 10, 9 + 2 * nset))
-redis.call('PEXPIRE', KEYS[2], ms(math.min(tonumber(ARGV[7]), ends - now)))
-if live then
+local value = ARGV[7] .. struct.pack('>I6I6I6', created, deadline, now) .. ARGV[8]
+redis.call('SET', KEYS[2], value, 'PX', px(math.min(tonumber(ARGV[9]), ends - now)))
+if not live then return {1, ''} end
+local who = owner(current)
+local grace = tonumber(ARGV[3])
+if grace > 0 then
+  local untilt = math.min(now + grace, ends)
+  local stub = 't' .. struct.pack('>I6', untilt) .. string.char(#who) .. who .. ARGV[5] .. ARGV[4]
+  redis.call('SET', KEYS[1], stub, 'PX', px(untilt - now))
+else
   redis.call('DEL', KEYS[1])
-  local grace = tonumber(ARGV[3])
-  if grace > 0 then
-    redis.call('HSET', KEYS[1], 'm:next', ARGV[4], 'm:moved', ARGV[5], 'm:uid', old[5] or '')
-    redis.call('PEXPIRE', KEYS[1], ms(math.min(grace, ends - now)))
-  else
-    redis.call('HSET', KEYS[3], 'm:moved', ARGV[5])
-    redis.call('PEXPIRE', KEYS[3], ARGV[6])
-  end
+  redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
 end
-return {1, old[5] or ''}
+return {1, who}
 """
 
-# KEYS[1] a session hash, or an id in its grace period, that a user's index
-# names; KEYS[2] that id's record of a move. ARGV: the user's id ("" for
+# KEYS[1] a session's key (or that of an id in its grace period) that a user's
+# index names; KEYS[2] that id's record of a move. ARGV: the user's id ("" for
 # whoever it belongs to). Delete KEYS[1] if it is theirs. Returns {1 if
-# deleted else 0, the id it replaced (m:prev) or "", 1 if it was a session
-# (0 for an id in its grace period), the name the session moved to or ""}.
-DELETE_OWNED = """#!lua flags=allow-oom
-local meta = redis.call('HMGET', KEYS[1], 'm:uid', 'm:prev', 'm:moved')
-local moved = meta[3] or redis.call('HGET', KEYS[2], 'm:moved') or ''
-if not meta[1] or (ARGV[1] ~= '' and meta[1] ~= ARGV[1]) then return {0, '', 0, moved} end
+# deleted else 0, the id it replaced or "", 1 if it was a session (0 for an id
+# in its grace period), the name the session moved to or ""}.
+DELETE_OWNED = "#!lua flags=allow-oom" + NOW + """
+local current = redis.call('GET', KEYS[1])
+local moved = redis.call('GET', KEYS[2]) or ''
+if not current then return {0, '', 0, moved} end
+local kind = string.sub(current, 1, 1)
+if kind ~= 's' and kind ~= 't' then return {0, '', 0, moved} end
+if ARGV[1] ~= '' and owner(current) ~= ARGV[1] then return {0, '', 0, moved} end
 redis.call('DEL', KEYS[1])
-return {1, meta[2] or '', meta[3] and 0 or 1, moved}
+if kind == 't' then return {1, '', 0, moved_to(current)} end
+return {1, previous(current), 1, moved}
 """
 
 # KEYS[1] user index: a sorted set of session names scored by when each was
@@ -228,7 +216,7 @@ def register(script):
     return script
 
 
-for _script in (LOAD, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE):
+for _script in (CREATE, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE):
     register(_script)
 
 

@@ -187,10 +187,8 @@ SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_TIMEOUT", 30 * 60))
 SESSION_REDIS_ABSOLUTE_AGE = int(os.environ.get("SESSION_ABSOLUTE_TIMEOUT", 12 * 60 * 60))
 # A login past this many sessions of one account ends its oldest session.
 SESSION_REDIS_MAX_PER_USER = 20
-# The prefix of every Redis key the engine writes, and how often (seconds) a
-# read refreshes a session's "last active".
+# The prefix of every Redis key the engine writes.
 SESSION_REDIS_KEY_PREFIX = "sd:"
-SESSION_REDIS_SEEN_INTERVAL = 60
 # A session that would grow past this many bytes is refused, and nothing written.
 SESSION_REDIS_MAX_BYTES = 64 * 1024
 # Renew the session id this many seconds after it was issued (0: never); the

@@ -6,6 +6,7 @@ import json
 from django.conf import settings
 from django.test import Client
 
+from sessiondemo.sessions import codec
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import (
     new_session_id,
@@ -137,7 +138,7 @@ def make_renewal_due(redis, settings, session_id, *, after=600):
     """Turn on id renewal and make ``session_id`` look issued ``after`` + 1 s ago."""
     settings.SESSION_REDIS_RENEW_AFTER = after
     past = redis_ms(redis) - (after + 1) * 1000
-    redis.hset(redis_key(session_id), mapping={"m:created": past, "m:issued": past})
+    set_times(redis, session_id, created=past, issued=past)
 
 
 def redis_ms(redis):
@@ -156,9 +157,54 @@ def file_long_ago(redis, user):
         redis.zadd(key, {name: score - NEW_ENTRY_MARGIN_MS - 1 for name, score in entries})
 
 
-def write_session_value(redis, session_id, key, value):
-    """Set ``key`` of the session ``session_id`` in Redis as the site would (JSON, bound to the session)."""
-    from sessiondemo.sessions.keys import field_mac
+def stored(redis, session_id):
+    """Return the session ``session_id`` as Redis holds it (codec.Value), or None."""
+    raw = redis.get(redis_key(session_id))
+    return codec.decode(session_name(session_id), raw) if raw else None
 
-    field, data = f"d:{key}", json.dumps(value).encode()
-    redis.hset(redis_key(session_id), field, field_mac(session_name(session_id), field, data) + data)
+
+def stored_data(redis, session_id):
+    """Return the keys and values Redis holds for the session ``session_id``."""
+    return json.loads(stored(redis, session_id).data)
+
+
+def write_session_value(redis, session_id, key, value):
+    """Set ``key`` of the session ``session_id`` in Redis as another request of the site would."""
+    _rewrite(redis, session_id, lambda data: data.__setitem__(key, value))
+
+
+def remove_session_value(redis, session_id, key):
+    """Remove ``key`` from the session ``session_id`` in Redis as another request of the site would."""
+    _rewrite(redis, session_id, lambda data: data.pop(key))
+
+
+def _rewrite(redis, session_id, change):
+    current = stored(redis, session_id)
+    data = json.loads(current.data)
+    change(data)
+    current.data = json.dumps(data, separators=(",", ":")).encode()
+    current.version += 1
+    head, tail = codec.encode(session_name(session_id), current)
+    redis.set(redis_key(session_id), head + codec.encode_times(current) + tail, keepttl=True)
+
+
+def end_grace_in(redis, session_id, ms):
+    """Make the renewed id ``session_id`` (a stub) reach the end of its grace period in ``ms``."""
+    raw = redis.get(redis_key(session_id))
+    assert codec.decode_stub(raw) is not None
+    until = redis_ms(redis) + ms
+    redis.set(redis_key(session_id), raw[:1] + until.to_bytes(6, "big") + raw[7:], px=ms)
+
+
+def set_times(redis, session_id, **times):
+    """
+    Set the times (``created``, ``deadline``, ``issued``: epoch ms) Redis keeps with a session.
+
+    As if time had passed: a test never sleeps. The times are not covered by
+    the session's tag, so this changes nothing else.
+    """
+    current = stored(redis, session_id)
+    for name, ms in times.items():
+        setattr(current, f"{name}_ms", ms)
+    raw = redis.get(redis_key(session_id))
+    redis.set(redis_key(session_id), raw[:9] + codec.encode_times(current) + raw[27:], keepttl=True)

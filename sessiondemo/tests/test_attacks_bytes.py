@@ -40,7 +40,14 @@ from hypothesis import strategies as st
 from accounts.models import User
 from sessiondemo import logsafe
 from sessiondemo.testing.store import sessions_at
-from sessiondemo.testing.web import browser, log_in, redis_key, session_keys, submit_login
+from sessiondemo.testing.web import (
+    browser,
+    log_in,
+    redis_key,
+    session_keys,
+    stored,
+    submit_login,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -625,6 +632,6 @@ def test_a_forwarded_address_that_is_no_address_is_never_stored_or_shown(user, p
     client = Client(HTTP_X_FORWARDED_FOR="<b>not-an-ip</b>\r\nX: 1")
     session_id = log_in(client, user, password)
 
-    assert redis.hget(redis_key(session_id), "m:ip") == b""
+    assert stored(redis, session_id).ip == ""
     page = client.get("/accounts/sessions/", secure=True).text
     assert "not-an-ip" not in page and "unknown" in page

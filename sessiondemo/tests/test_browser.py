@@ -10,6 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 from accounts.models import User
 from sessiondemo.sessions.keys import key_prefix
 from sessiondemo.testing.browser import launch_chromium
+from sessiondemo.testing.web import stored
 
 pytestmark = pytest.mark.browser
 
@@ -129,8 +130,8 @@ def test_sign_up_log_in_edit_profile_and_log_out(context, page, site, redis, pas
     assert not any(c["domain"].startswith(".") for c in context.cookies())
     assert cookie["value"] not in page.evaluate("document.cookie")
     assert COOKIE not in page.evaluate("document.cookie")
-    [key] = session_keys(redis)
-    assert redis.hget(key, "m:uid") == str(User.objects.get(username="alice").pk).encode()
+    assert len(session_keys(redis)) == 1
+    assert stored(redis, cookie["value"]).user_id == str(User.objects.get(username="alice").pk)
 
     page.get_by_role("link", name="Edit profile").click()
     page.get_by_label("Display name").fill("Alice Liddell")

@@ -38,6 +38,7 @@ from sessiondemo.testing.web import (
     is_logged_in,
     log_in,
     redis_key,
+    stored,
     submit_login,
 )
 
@@ -126,7 +127,7 @@ def test_the_whole_flow_runs_on_the_cluster(cluster, cluster_client, user, passw
     response = here.get("/profile/", secure=True)
     assert response.status_code == 200
     assert user.username in response.text
-    assert cluster_client.hget(redis_key(here_id), "m:uid") == str(user.pk).encode()
+    assert stored(cluster_client, here_id).user_id == str(user.pk)
     assert cluster_client.zrange(user_index_key(user.pk), 0, -1) == [
         session_name(here_id).encode()
     ]
@@ -270,13 +271,13 @@ def test_round_trips_on_the_cluster(warm, cluster, user, password, round_trips):
     with round_trips() as logout:
         assert client.post("/accounts/logout/", secure=True).status_code == 302
 
-    assert read.trips == [["EVALSHA"]]
-    assert change.trips == [["EVALSHA"], ["EVALSHA"]]
+    assert read.trips == [["GETEX", "PEXPIRETIME"]]
+    assert change.trips == [["GETEX", "PEXPIRETIME"], ["EVALSHA"]]
     assert 2 <= len(login) <= 5, login.trips
     assert 2 <= len(logout) <= 3, logout.trips
     # Scripts travel as EVALSHA, routed by their key, with no COMMAND GETKEYS first.
     assert set(login.commands) == {"EVALSHA"}, login.trips
-    assert set(logout.commands) <= {"EVALSHA", "HGET", "DEL"}, logout.trips
+    assert set(logout.commands) <= {"GETEX", "PEXPIRETIME", "GET", "DEL"}, logout.trips
 
 
 def test_the_deploy_checks_ask_every_primary(cluster):

@@ -6,7 +6,13 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.testing.web import redis_key, session_exists, submit_login
+from sessiondemo.testing.web import (
+    stored_data,
+    redis_key,
+    session_exists,
+    stored,
+    submit_login,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("sessiondemo.tests.urls")]
 
@@ -60,6 +66,6 @@ def test_logging_in_as_someone_else_flushes_the_previous_session(client, user, p
     assert not session_exists(redis, first)
     response = client.get("/profile/", secure=True)
     assert other.username in response.text
-    session = redis.hgetall(redis_key(second))
-    assert b"d:remembered" not in session
-    assert session[b"m:uid"] == str(other.pk).encode()
+    session = stored(redis, second)
+    assert "remembered" not in stored_data(redis, second)
+    assert session.user_id == str(other.pk)

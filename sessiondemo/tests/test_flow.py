@@ -5,7 +5,12 @@ from django.conf import settings
 from django.test import Client
 
 from sessiondemo.sessions.keys import session_name, user_index_key
-from sessiondemo.testing.web import redis_key, submit_login
+from sessiondemo.testing.web import (
+    redis_key,
+    stored,
+    stored_data,
+    submit_login,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +36,15 @@ def test_login_stores_the_session_in_redis_under_a_keyed_hash(client, user, pass
     session_id = submit_login(client, user, password).cookies[COOKIE].value
 
     key = redis_key(session_id)
-    stored = redis.hgetall(key)
-    assert stored[b"m:uid"] == str(user.pk).encode()
-    # The value, after the tag that binds it to this session.
-    assert stored[b"d:_auth_user_id"][8:] == f'"{user.pk}"'.encode()
+    session = stored(redis, session_id)
+    assert session.user_id == str(user.pk)
+    assert stored_data(redis, session_id)["_auth_user_id"] == str(user.pk)
     assert 0 < redis.ttl(key) <= settings.SESSION_COOKIE_AGE
     # Nothing in Redis names or contains the cookie's value.
     for name in redis.scan_iter():
         assert session_id.encode() not in name
         if redis.type(name) == b"hash":
-            assert all(session_id.encode() not in v for v in redis.hgetall(name).values())
+            assert session_id.encode() not in redis.get(name)
     assert redis.zscore(user_index_key(user.pk), session_name(session_id)) is not None
 
 

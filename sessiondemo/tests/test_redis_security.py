@@ -41,15 +41,15 @@ APP_COMMANDS = [
     "evalsha", "eval",
     # Redis's clock, read inside the scripts: every time the engine keeps is Redis's.
     "time",
-    # Session hashes, and the short record of where a session moved: inside the load,
-    # save, move and delete scripts; the session list; logout.
-    "hgetall", "hget", "hmget", "hset", "hdel", "hkeys", "hincrby", "exists", "del", "pexpire",
+    # Sessions (strings): the read (getex, pexpiretime), the create, save, move and
+    # delete scripts, the session list (get, pttl), logout; a session's own expiry.
+    "getex", "pexpiretime", "get", "set", "exists", "del", "pttl", "pexpire", "pexpireat",
     # Per-user indexes: the index scripts, the session list, ending sessions, clearsessions.
     "zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore",
     # clearsessions and endsessions --all walk the prefix; endsessions unlinks.
     "scan", "unlink",
     # Login throttling counters (<prefix>t:*).
-    "incr", "decr", "expire", "ttl", "get",
+    "incr", "decr", "expire", "ttl",
     # redis-py's connection health check (health_check_interval in production).
     "ping",
 ]  # fmt: skip
@@ -265,7 +265,7 @@ def test_every_kind_of_session_write_works_as_the_restricted_user(as_app_user, u
         pytest.param(("SHUTDOWN", "NOSAVE"), id="shutdown"),
         pytest.param(("ACL", "SETUSER", APP_USER, "+@all"), id="acl setuser"),
         pytest.param(("SCRIPT", "FLUSH"), id="script flush"),
-        pytest.param(("SET", f"{key_prefix()}s:planted", "x"), id="set under the prefix"),
+        pytest.param(("HSET", f"{key_prefix()}s:planted", "x", "y"), id="hset under the prefix"),
         pytest.param(("GET", "other:key"), id="get another key"),
         pytest.param(("DEL", "other:key"), id="del another key"),
         pytest.param(

@@ -36,7 +36,7 @@ def test_a_logged_in_read_costs_one_round_trip(logged_in, round_trips):
         response = logged_in.get("/profile/", secure=True)
 
     assert response.status_code == 200
-    assert log.trips == [["EVALSHA"]]
+    assert log.trips == [["GETEX", "PEXPIRETIME"]]
 
 
 @pytest.mark.urls("sessiondemo.tests.urls")

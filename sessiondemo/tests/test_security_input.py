@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from profiles.models import Profile
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.exceptions import SessionTooLarge
-from sessiondemo.testing.web import redis_key, session_keys, submit_login
+from sessiondemo.testing.web import redis_key, session_keys, stored, submit_login
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("sessiondemo.tests.security_urls")]
 
@@ -403,10 +403,9 @@ SESSION_KEYS = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, ma
 SESSIONS = st.dictionaries(SESSION_KEYS, JSON_VALUES, max_size=6)
 
 
-def stored_fields(redis, session_key):
-    """Return the session's hash, each data value without the tag that binds it to the session."""
-    fields = redis.hgetall(redis_key(session_key))
-    return {f: v[8:] if f.startswith(b"d:") else v for f, v in fields.items()}
+def stored_bytes(redis, session_key):
+    """Return the session's data exactly as Redis holds it (JSON, once uncompressed)."""
+    return stored(redis, session_key).data
 
 
 @PROPERTY
@@ -427,9 +426,7 @@ def test_sec42_json_values_round_trip_exactly_through_save_and_load(first, secon
 
     again = SessionStore(session.session_key)
     assert dict(again.items()) == second
-    for field, raw in stored_fields(redis, session.session_key).items():
-        if field.startswith(b"d:"):
-            json.loads(raw)  # every stored value is JSON
+    assert json.loads(stored_bytes(redis, session.session_key)) == second  # stored as JSON
 
 
 # -- SEC-41: the size cap -------------------------------------------------------------------
@@ -454,19 +451,17 @@ def test_sec41_a_save_past_the_cap_raises_and_writes_nothing(start, key, size, r
             # A new session too large from the start is never created.
             assert set(redis.scan_iter("sd:s:*")) == existing
             return
-        before = stored_fields(redis, session.session_key)
+        before = redis.get(redis_key(session.session_key))
 
         session[key] = "x" * size
         try:
             session.save()
         except SessionTooLarge:
             # Nothing changed in Redis.
-            assert stored_fields(redis, session.session_key) == before
+            assert redis.get(redis_key(session.session_key)) == before
             assert dict(SessionStore(session.session_key).items()) == start
         else:
-            fields = stored_fields(redis, session.session_key)
-            data = sum(len(f) - 2 + len(v) for f, v in fields.items() if f.startswith(b"d:"))
-            assert data <= MAX_BYTES
+            assert len(stored_bytes(redis, session.session_key)) <= MAX_BYTES
             assert SessionStore(session.session_key)[key] == "x" * size
 
 
@@ -497,17 +492,15 @@ def test_sec41_a_request_that_would_grow_a_session_past_the_cap_gets_the_400_pag
     client = Client(raise_request_exception=False)
     response = client.post("/accounts/login/", {"username": user.username, "password": password}, secure=True)
     session_key = response.cookies[COOKIE].value
-    before = stored_fields(redis, session_key)
-    settings.SESSION_REDIS_MAX_BYTES = len(b"".join(before.values())) + 100
+    before = redis.get(redis_key(session_key))
+    settings.SESSION_REDIS_MAX_BYTES = len(stored_bytes(redis, session_key)) + 100
 
     response = client.get("/test/remember/" + "v" * 500 + "/", secure=True)
 
     assert response.status_code == 400
     assert "Bad request (400)" in response.text
     assert "SESSION_REDIS_MAX_BYTES" not in response.text
-    after = stored_fields(redis, session_key)
-    assert b"d:remembered" not in after
-    assert {k: v for k, v in after.items() if k != b"m:seen"} == {k: v for k, v in before.items() if k != b"m:seen"}
+    assert redis.get(redis_key(session_key)) == before
     # The session itself survives the refused write.
     assert client.get("/profile/", secure=True).status_code == 200
 

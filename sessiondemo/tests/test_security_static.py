@@ -11,6 +11,7 @@ See docs/security.md.
 
 import ast
 import hashlib
+import json
 import logging
 import pickle
 import re
@@ -26,7 +27,8 @@ from django.utils.crypto import get_random_string
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import session_name, session_redis_key, user_index_key
-from sessiondemo.testing.web import handle_of, log_in, redis_key
+from sessiondemo.sessions import codec
+from sessiondemo.testing.web import handle_of, log_in, redis_key, stored
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "sessiondemo" / "sessions"
@@ -254,7 +256,7 @@ def test_sec04_session_index_and_counter_keys_live_in_disjoint_namespaces():
     for _ in range(1000):
         session_id = get_random_string(32, string.ascii_lowercase + string.digits)
         key = session_redis_key(session_name(session_id))
-        assert re.fullmatch(rf"{re.escape(sessions)}\{{[0-9a-f]{{4}}\}}[0-9a-f]{{32}}", key)
+        assert re.fullmatch(rf"{re.escape(sessions)}\{{[0-9a-f]{{4}}\}}[A-Za-z0-9_-]{{22}}", key)
     assert user_index_key(42) == f"{indexes}42"
 
 
@@ -306,8 +308,13 @@ def test_sec42_a_pickle_planted_in_a_live_session_runs_nothing_and_logs_no_one_i
     session_id = log_in(client, user, password)
     marker = tmp_path / "unpickled"
     payload = pickle.dumps(MarkerPayload(marker))
-    redis.hset(redis_key(session_id), "d:evil", payload)
-    redis.hset(redis_key(session_id), "d:_auth_user_id", pickle.dumps(MarkerPayload(marker)))
+    # The whole value, then a session's header with a pickle for its data.
+    redis.set(redis_key(session_id), payload, keepttl=True)
+    assert client.get("/profile/", secure=True).status_code == 302
+    log_in(client, user, password)
+    session_id = client.cookies[COOKIE].value
+    raw = redis.get(redis_key(session_id))
+    redis.set(redis_key(session_id), raw[: codec.data_offset(raw)] + payload, keepttl=True)
 
     with caplog.at_level(logging.WARNING, logger="django.security"):
         response = client.get("/profile/", secure=True)
@@ -321,6 +328,18 @@ def test_sec42_a_pickle_planted_in_a_live_session_runs_nothing_and_logs_no_one_i
     assert marker.exists()
 
 
+def claim_alice(redis, session_id, alice):
+    """Rewrite a session's data to claim ``alice``, as a writer without SECRET_KEY could: the tag stays."""
+    raw = redis.get(redis_key(session_id))
+    data = json.loads(stored(redis, session_id).data)
+    data.update({"_auth_user_id": str(alice.pk), "_auth_user_hash": "0" * 64})
+    forged = json.dumps(data, separators=(",", ":")).encode()
+    # The flags still say how the old data was stored: plain JSON either way.
+    header = bytearray(raw[: codec.data_offset(raw)])
+    header[35] = 0
+    redis.set(redis_key(session_id), bytes(header) + forged, keepttl=True)
+
+
 @pytest.mark.django_db
 def test_sec42_a_forged_user_id_under_a_live_session_logs_no_one_in(password, redis):
     alice = UserFactory(username="alice", password=password)
@@ -330,7 +349,7 @@ def test_sec42_a_forged_user_id_under_a_live_session_logs_no_one_in(password, re
     key = redis_key(session_id)
     # Someone who can write to Redis rewrites mallory's session to claim alice,
     # without alice's session auth hash (an HMAC under SECRET_KEY).
-    redis.hset(key, mapping={"d:_auth_user_id": f'"{alice.pk}"', "m:uid": str(alice.pk), "d:_auth_user_hash": '"' + "0" * 64 + '"'})
+    claim_alice(redis, session_id, alice)
 
     response = client.get("/profile/", secure=True)
 
@@ -345,12 +364,11 @@ def test_sec42_a_forged_user_id_under_a_live_session_logs_no_one_in(password, re
 def test_sec42_a_copy_of_a_real_session_under_a_key_the_writer_chose_logs_no_one_in(user, password, redis):
     victim = Client()
     victim_id = log_in(victim, user, password)
-    fields = redis.hgetall(redis_key(victim_id))
+    value = redis.get(redis_key(victim_id))
     chosen = get_random_string(32, string.ascii_lowercase + string.digits)
     # Without SECRET_KEY, the writer can only guess how a cookie maps to a key.
     for guess in (chosen, hashlib.sha256(chosen.encode()).hexdigest()[:32], hashlib.sha256(chosen.encode()).hexdigest()):
-        redis.hset(f"{key_prefix()}s:{guess}", mapping=fields)
-        redis.expire(f"{key_prefix()}s:{guess}", 600)
+        redis.set(f"{key_prefix()}s:{guess}", value, ex=600)
 
     attacker = Client()
     attacker.cookies[COOKIE] = chosen
@@ -367,13 +385,12 @@ def test_sec42_a_forged_session_auth_hash_is_logged_under_django_security(passwo
     mallory = UserFactory(username="mallory", password=password)
     client = Client()
     session_id = log_in(client, mallory, password)
-    key = redis_key(session_id)
-    redis.hset(key, mapping={"d:_auth_user_id": f'"{alice.pk}"', "m:uid": str(alice.pk), "d:_auth_user_hash": '"' + "0" * 64 + '"'})
+    claim_alice(redis, session_id, alice)
 
     with caplog.at_level(logging.INFO, logger="django.security"):
         assert client.get("/profile/", secure=True).status_code == 302
 
-    # The forged fields fail the tags that bind them to mallory's session.
+    # The forged value fails the tag that binds it to mallory's session.
     [record] = [r for r in caplog.records if r.name.startswith("django.security")]
     assert "integrity" in record.getMessage()
     assert handle_of(session_id) in record.getMessage()

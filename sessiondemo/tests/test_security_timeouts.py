@@ -17,10 +17,13 @@ from sessiondemo.sessions.keys import session_name, user_index_key
 from sessiondemo.testing.web import (
     NEW_PASSWORD,
     change_password,
+    end_grace_in,
     log_in,
     make_renewal_due,
     redis_key,
     redis_ms,
+    set_times,
+    stored,
 )
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +105,7 @@ def test_sec18_a_session_past_its_absolute_age_ends_at_the_next_request(user, pa
     key = redis_key(session_id)
     absolute = settings.SESSION_REDIS_ABSOLUTE_AGE
     # Logged in ABS + 1 s ago, and active all along (the idle TTL is fresh).
-    redis.hset(key, "m:created", redis_ms(redis) - (absolute + 1) * 1000)
+    set_times(redis, session_id, created=redis_ms(redis) - (absolute + 1) * 1000)
     assert redis.pttl(key) > 0
 
     response = client.get("/profile/", secure=True)
@@ -120,7 +123,7 @@ def test_sec18_activity_never_carries_a_session_past_its_absolute_age(user, pass
     key = redis_key(session_id)
     absolute = settings.SESSION_REDIS_ABSOLUTE_AGE
     # 100 s of its absolute lifetime left: a request must not slide it further.
-    redis.hset(key, "m:created", redis_ms(redis) - (absolute - 100) * 1000)
+    set_times(redis, session_id, created=redis_ms(redis) - (absolute - 100) * 1000)
 
     assert client.get("/profile/", secure=True).status_code == 200
     assert 0 < redis.pttl(key) <= 100_000
@@ -156,7 +159,7 @@ def test_sec19_no_renewal_before_it_is_due(user, password, redis, settings):
 
     assert response.status_code == 200
     assert COOKIE not in response.cookies
-    assert redis.hexists(redis_key(session_id), "m:retired") is False
+    assert stored(redis, session_id) is not None
 
 
 def test_sec19_a_due_session_gets_a_new_id_and_the_old_one_only_a_grace_period(user, password, redis, settings):
@@ -174,7 +177,7 @@ def test_sec19_a_due_session_gets_a_new_id_and_the_old_one_only_a_grace_period(u
     assert replay(old).get("/profile/", secure=True).status_code == 200
     # The new session keeps the login's creation time: renewal is no way
     # around the absolute age.
-    assert int(redis.hget(redis_key(new), "m:created")) < redis_ms(redis) - RENEW_AFTER * 1000
+    assert stored(redis, new).created_ms < redis_ms(redis) - RENEW_AFTER * 1000
     assert redis.zscore(user_index_key(user.pk), session_name(new)) is not None
     # The old id stays filed for its grace period, so that ending the user's sessions ends it too.
     assert redis.zscore(user_index_key(user.pk), session_name(old)) is not None
@@ -220,7 +223,7 @@ def test_sec19_using_the_old_id_within_the_grace_does_not_extend_it(user, passwo
     client = Client()
     old, new = renew(client, user, password, redis, settings)
     # Half the grace period has passed.
-    redis.pexpire(redis_key(old), 30_000)
+    end_grace_in(redis, old, 30_000)
 
     assert replay(old).get("/profile/", secure=True).status_code == 200
 

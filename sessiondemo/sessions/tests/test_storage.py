@@ -10,10 +10,17 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-from sessiondemo.sessions import index, scripts
+from sessiondemo.sessions import codec, index, scripts
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import field_mac, session_name, user_index_key
-from sessiondemo.testing.web import redis_key, redis_ms
+from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.testing.web import (
+    redis_key,
+    redis_ms,
+    set_times,
+    stored,
+    stored_data,
+    write_session_value,
+)
 
 UNPICKLED = []
 
@@ -42,63 +49,56 @@ def loaded_session(session_key):
     return session
 
 
-def data_fields(redis, session_key):
-    """Return the session's data fields as stored, less the tag that binds each to the session."""
-    fields = redis.hgetall(redis_key(session_key))
-    return {k.decode()[2:]: v[8:] for k, v in fields.items() if k.startswith(b"d:")}
+def planted(session_key, data):
+    """Store ``data`` under ``session_key``, as another request would have."""
+    session = SessionStore(session_key)
+    session._session_cache = dict(data)
+    session.save(must_create=True)
 
 
-def write_field(redis, session_key, key, value):
-    """Write ``key`` = ``value`` (JSON) into the session as another request's save would."""
-    field = f"d:{key}"
-    redis.hset(redis_key(session_key), field, field_mac(session_name(session_key), field, value) + value)
-
-
-def test_a_session_is_one_hash_named_by_the_keyed_digest_of_its_id(redis):
+def test_a_session_is_one_string_named_by_the_keyed_digest_of_its_id(redis):
     session = saved_session({"cat": "dog", "cart": {"items": [1, 2]}, "n": 3})
 
     key = redis_key(session.session_key)
     name = session_name(session.session_key)
     assert key == "sd:s:{" + name[:4] + "}" + name[4:]
     assert redis.keys("*") == [key.encode()]
-    assert redis.type(key) == b"hash"
-    assert set(redis.hkeys(key)) == {
-        b"d:cat", b"d:cart", b"d:n",
-        b"m:created", b"m:deadline", b"m:issued", b"m:seen", b"m:idle", b"m:ver",
-    }  # fmt: skip
-    fields = data_fields(redis, session.session_key)
-    values = {name: json.loads(raw) for name, raw in fields.items()}
-    assert values == {"cat": "dog", "cart": {"items": [1, 2]}, "n": 3}
+    assert redis.type(key) == b"string"
+    assert stored_data(redis, session.session_key) == {"cat": "dog", "cart": {"items": [1, 2]}, "n": 3}
 
 
 def test_times_come_from_redis_and_the_absolute_deadline_is_fixed_at_creation(redis, settings):
     before = redis_ms(redis)
     session = saved_session({"a": 1})
-    key = redis_key(session.session_key)
-    created = int(redis.hget(key, "m:created"))
-    assert before <= created <= redis_ms(redis)
-    assert int(redis.hget(key, "m:seen")) == int(redis.hget(key, "m:issued")) == created
-    assert int(redis.hget(key, "m:deadline")) == created + settings.SESSION_REDIS_ABSOLUTE_AGE * 1000
-    earlier = str(created - 5000)
-    redis.hset(key, mapping={"m:created": earlier, "m:seen": earlier})
+    value = stored(redis, session.session_key)
+    assert before <= value.created_ms == value.issued_ms <= redis_ms(redis)
+    assert value.deadline_ms == value.created_ms + settings.SESSION_REDIS_ABSOLUTE_AGE * 1000
+    earlier = value.created_ms - 5000
+    set_times(redis, session.session_key, created=earlier)
 
     session["a"] = 2
     session.save()
 
-    assert redis.hget(key, "m:created").decode() == earlier
-    assert int(redis.hget(key, "m:seen")) >= created
+    assert stored(redis, session.session_key).created_ms == earlier
 
 
-def test_the_owner_of_a_logged_in_session_is_metadata(redis):
+def test_the_owner_of_a_logged_in_session_is_in_its_header(redis):
     session = saved_session({SESSION_KEY: "42", "a": 1})
-    key = redis_key(session.session_key)
-    assert redis.hget(key, "m:uid") == b"42"
+    assert stored(redis, session.session_key).user_id == "42"
 
     del session[SESSION_KEY]
     session.save()
 
-    assert redis.hexists(key, "m:uid") is False
+    assert stored(redis, session.session_key).user_id == ""
     assert redis.exists(user_index_key("42")) == 0
+
+
+def test_a_value_is_smaller_than_its_json_when_sessions_share_words(redis):
+    session = saved_session({SESSION_KEY: "42", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"})
+    json_length = len(stored(redis, session.session_key).data)
+
+    assert len(redis.get(redis_key(session.session_key))) < json_length + 50
+    assert redis.get(redis_key(session.session_key))[35] & codec.COMPRESSED
 
 
 def test_the_raw_session_id_appears_in_no_key_or_value(redis):
@@ -111,8 +111,8 @@ def test_the_raw_session_id_appears_in_no_key_or_value(redis):
     )
     for key in keys:
         assert session_id not in key
-        if redis.type(key) == b"hash":
-            contents = [item for pair in redis.hgetall(key).items() for item in pair]
+        if redis.type(key) == b"string":
+            contents = [redis.get(key), stored(redis, session.session_key).data]
         else:
             contents = redis.zrange(key, 0, -1)
         assert contents
@@ -161,39 +161,43 @@ def test_the_user_index_outlives_its_newest_entry_by_the_absolute_age_and_a_marg
     assert abs(redis.pexpiretime(index_key) - (newest + horizon)) <= 1000
 
 
-def test_a_save_writes_only_the_keys_that_changed(redis, round_trips):
+def test_a_save_keeps_what_another_request_wrote_meanwhile(redis, round_trips):
     session_key = saved_session({"a": 1, "b": 1}).session_key
     session = loaded_session(session_key)
-    write_field(redis, session_key, "a", b"100")
-    write_field(redis, session_key, "other", b'"planted"')
+    write_session_value(redis, session_key, "a", 100)
+    write_session_value(redis, session_key, "other", "planted")
 
     session["b"] = 2
     with round_trips() as log:
         session.save()
 
-    assert log.trips == [["EVALSHA"]]
-    assert data_fields(redis, session_key) == {"a": b"100", "b": b"2", "other": b'"planted"'}
+    # The first try finds the session written meanwhile, the second puts this change on top.
+    assert log.trips == [["EVALSHA"], ["EVALSHA"]]
+    assert stored_data(redis, session_key) == {"a": 100, "b": 2, "other": "planted"}
 
 
 def test_a_save_removes_only_the_keys_that_were_deleted(redis):
     session_key = saved_session({"a": 1, "b": 1}).session_key
     session = loaded_session(session_key)
-    write_field(redis, session_key, "other", b'"planted"')
+    write_session_value(redis, session_key, "other", "planted")
 
     del session["a"]
     session.save()
 
-    assert data_fields(redis, session_key) == {"b": b"1", "other": b'"planted"'}
+    assert stored_data(redis, session_key) == {"b": 1, "other": "planted"}
 
 
-def test_a_save_without_changes_rewrites_no_key(redis):
+def test_a_save_without_changes_writes_nothing(redis, round_trips):
     session_key = saved_session({"a": 1}).session_key
     session = loaded_session(session_key)
-    write_field(redis, session_key, "a", b"100")
+    write_session_value(redis, session_key, "a", 100)
 
-    session.save()
+    with round_trips() as log:
+        session.modified = True
+        session.save()
 
-    assert data_fields(redis, session_key) == {"a": b"100"}
+    assert len(log) == 0
+    assert stored_data(redis, session_key) == {"a": 100}
 
 
 def test_an_in_place_change_marked_modified_is_persisted():
@@ -219,16 +223,15 @@ def test_clear_then_save_replaces_every_data_field(redis):
     session["new"] = 1
     session.save()
 
-    assert data_fields(redis, session_key) == {"new": b"1"}
-    assert {k for k in redis.hkeys(redis_key(session_key)) if not k.startswith(b"m:")} == {b"d:new"}
-    assert redis.hexists(redis_key(session_key), "m:uid") is False
+    assert stored_data(redis, session_key) == {"new": 1}
+    assert stored(redis, session_key).user_id == ""
     assert redis.exists(user_index_key("42")) == 0
 
 
 def test_clear_of_a_loaded_session_then_save_drops_keys_written_meanwhile(redis):
     session_key = saved_session({"a": 1}).session_key
     session = loaded_session(session_key)
-    write_field(redis, session_key, "other", b'"planted"')
+    write_session_value(redis, session_key, "other", "planted")
 
     session.clear()
     session["new"] = 1
@@ -241,7 +244,8 @@ def test_a_pickle_payload_loads_as_an_empty_anonymous_session(redis, caplog):
     UNPICKLED.clear()
     session_key = saved_session({SESSION_KEY: "42"}).session_key
     payload = pickle.dumps(PicklePayload())
-    redis.hset(redis_key(session_key), "d:evil", payload)
+    raw = redis.get(redis_key(session_key))
+    redis.set(redis_key(session_key), raw[: codec.data_offset(raw)] + payload, keepttl=True)
 
     with caplog.at_level(logging.WARNING, logger="django.security.SuspiciousSession"):
         session = SessionStore(session_key)
@@ -258,25 +262,25 @@ def test_a_pickle_payload_loads_as_an_empty_anonymous_session(redis, caplog):
 
 def test_save_must_create_on_a_taken_key_raises_create_error(redis):
     first = saved_session({"a": 1})
-    stored = redis.hgetall(redis_key(first.session_key))
+    before = redis.get(redis_key(first.session_key))
     second = SessionStore(first.session_key)
 
     with pytest.raises(CreateError):
         second.save(must_create=True)
 
-    assert redis.hgetall(redis_key(first.session_key)) == stored
+    assert redis.get(redis_key(first.session_key)) == before
 
 
 def test_a_cycled_key_found_taken_at_save_is_drawn_again(redis):
     session = saved_session({"a": 1})
     session.cycle_key()
     taken = session.session_key
-    write_field(redis, taken, "owner", b'"someone else"')
+    planted(taken, {"owner": "someone else"})
 
     session.save()
 
     assert session.session_key not in (None, taken)
-    assert data_fields(redis, taken) == {"owner": b'"someone else"'}
+    assert stored_data(redis, taken) == {"owner": "someone else"}
     assert SessionStore(session.session_key).load() == {"a": 1}
 
 
@@ -332,7 +336,7 @@ def test_a_session_that_changes_user_moves_its_index_entry(redis):
 
     assert redis.exists(user_index_key("1")) == 0
     assert redis.zrange(user_index_key("2"), 0, -1) == [name.encode()]
-    assert redis.hget(redis_key(session.session_key), "m:uid") == b"2"
+    assert stored(redis, session.session_key).user_id == "2"
 
 
 def test_end_user_sessions_ends_every_other_session_of_the_user(redis):
@@ -448,7 +452,7 @@ def test_load_costs_one_round_trip(round_trips):
     with round_trips() as log:
         assert SessionStore(session_key).get("a") == 1
 
-    assert log.trips == [["EVALSHA"]]
+    assert log.trips == [["GETEX", "PEXPIRETIME"]]
 
 
 def test_a_save_of_a_loaded_session_costs_one_round_trip(round_trips):

@@ -1,0 +1,209 @@
+"""
+How a session, or an id it has moved away from, is laid out in its Redis string.
+
+A session::
+
+    offset  size  field
+    0       1     b"s"
+    1       8     tag: a keyed hash of the session's name and of bytes 27 on
+    9       6     created: the session's first login, epoch ms by Redis's clock
+    15      6     deadline: its absolute timeout, fixed at that login
+    21      6     issued: when this id was issued (renewal runs from it)
+    27      4     version: drawn anew by every write, so that a write can tell it missed one
+    31      4     idle: ms each read slides the TTL back to; 0 for a fixed expiry
+    35      1     flags: bit 0, the data is compressed
+    36      ...   the user id, the IP and the User-Agent recorded at login, and the
+                  name of the id this one replaced, each after its length (1, 1,
+                  2 and 1 bytes), then the data: the session's keys and values in
+                  SESSION_SERIALIZER's JSON, compressed with a dictionary of the
+                  words sessions share when that makes it shorter.
+
+The times are written by the scripts, from Redis's clock, and are not covered
+by the tag; everything else is, so a value copied to another session's key or
+edited in Redis fails its check.
+
+An id in its renewal grace period (a *stub*)::
+
+    0  1  b"t"
+    1  6  until: when the grace period ends (Redis's clock)
+    7  .. the owner's id after its length (1 byte), the new id's name (NAME_LENGTH
+          bytes), then the new id sealed under the old one (keys.seal_successor).
+"""
+
+import dataclasses
+import hmac
+import struct
+import threading
+
+import zstandard
+
+from .keys import NAME_LENGTH, value_tag
+
+SESSION = b"s"
+STUB = b"t"
+
+TIMES = struct.Struct(">6s6s6s")
+FIXED = struct.Struct(">1s8s6s6s6sIIB")
+TAGGED_FROM = 27  # the version and what follows it
+COMPRESSED = 1
+
+# What many sessions say: Django's auth keys and backend, this engine's own
+# keys. Zstandard reads it as a dictionary of earlier text to refer back to.
+DICTIONARY = (
+    b'{"_auth_user_id":"1","_auth_user_backend":"django.contrib.auth.backends.ModelBackend",'
+    b'"_auth_user_hash":"0123456789abcdef","_session_expiry":"2026-12-01T00:00:00+00:00",'
+    b'"_accounts_authenticated_at":1796165069,"_password_reset_token":"","_auth_user_backend":'
+    b'"accounts.backends.ThrottledModelBackend","django.contrib.sessions.backends":null,true,'
+    b'false,[],{},":"","":[{"'
+)
+
+
+@dataclasses.dataclass
+class Value:
+    """A session as stored: its times and owner, who uses it, and its serialized data."""
+
+    data: bytes
+    user_id: str = ""
+    ip: str = ""
+    user_agent: str = ""
+    previous: str = ""
+    version: int = 0
+    idle_ms: int = 0
+    created_ms: int = 0
+    deadline_ms: int = 0
+    issued_ms: int = 0
+    # Not stored: the session's name, and Redis's time when it was read.
+    name: str = ""
+    now_ms: int = 0
+
+
+@dataclasses.dataclass
+class Stub:
+    """An id in its renewal grace period: where the session went, and for how long it leads there."""
+
+    until_ms: int
+    user_id: str
+    moved_to: str
+    sealed: bytes
+
+
+def encode(name, value):
+    """
+    Return ``value`` as two byte strings around its times: the kind and tag, and the rest.
+
+    The scripts put the times between them; encode_times() gives them for a
+    value written whole.
+    """
+    data = value.data
+    flags = 0
+    compressed = _codec().compressor.compress(data)
+    if len(compressed) < len(data):
+        data, flags = compressed, COMPRESSED
+    ip = value.ip.encode()[:255]
+    agent = value.user_agent.encode(errors="replace")[:65535]
+    tail = b"".join(
+        [
+            struct.pack(">IIB", value.version, value.idle_ms, flags),
+            _short(value.user_id.encode()),
+            _short(ip),
+            struct.pack(">H", len(agent)),
+            agent,
+            _short(value.previous.encode()),
+            data,
+        ]
+    )
+    return SESSION + value_tag(name, tail), tail
+
+
+def encode_times(value):
+    """Return the times of ``value``, as they sit between encode()'s two parts."""
+    return TIMES.pack(*(ms.to_bytes(6, "big") for ms in (value.created_ms, value.deadline_ms, value.issued_ms)))
+
+
+def decode(name, raw):
+    """Return the Value held in ``raw`` under ``name``; raise ValueError if it is corrupt or forged."""
+    if raw[:1] != SESSION or len(raw) < FIXED.size + 5:
+        raise ValueError("Not a session.")
+    tag, tail = raw[1:9], raw[TAGGED_FROM:]
+    if not hmac.compare_digest(tag, value_tag(name, tail)):
+        raise ValueError("The value fails its tag: copied from another session, or edited.")
+    _, _, created, deadline, issued, version, idle_ms, flags = FIXED.unpack_from(raw)
+    position = FIXED.size
+    user_id, position = _read_short(raw, position)
+    ip, position = _read_short(raw, position)
+    (agent_length,) = struct.unpack_from(">H", raw, position)
+    position += 2
+    agent = raw[position : position + agent_length]
+    position += agent_length
+    previous, position = _read_short(raw, position)
+    data = raw[position:]
+    if flags & COMPRESSED:
+        data = _codec().decompressor.decompress(data)
+    return Value(
+        data=data,
+        user_id=user_id.decode(),
+        ip=ip.decode(errors="replace"),
+        user_agent=agent.decode(errors="replace"),
+        previous=previous.decode(),
+        version=version,
+        idle_ms=idle_ms,
+        created_ms=int.from_bytes(created, "big"),
+        deadline_ms=int.from_bytes(deadline, "big"),
+        issued_ms=int.from_bytes(issued, "big"),
+    )
+
+
+def data_offset(raw):
+    """Return where the data of the session value ``raw`` begins."""
+    position = FIXED.size
+    position += 1 + raw[position]  # user id
+    position += 1 + raw[position]  # IP
+    position += 2 + int.from_bytes(raw[position : position + 2], "big")  # User-Agent
+    return position + 1 + raw[position]  # the id it replaced
+
+
+def decode_stub(raw):
+    """Return the Stub held in ``raw``, or None if ``raw`` is not one."""
+    if raw[:1] != STUB or len(raw) < 8:
+        return None
+    until = int.from_bytes(raw[1:7], "big")
+    user_id, position = _read_short(raw, 7)
+    moved_to = raw[position : position + NAME_LENGTH].decode(errors="replace")
+    return Stub(until, user_id.decode(errors="replace"), moved_to, raw[position + NAME_LENGTH :])
+
+
+def header(raw):
+    """Return (kind, user id, created ms) of a stored value, without checking or decoding its data."""
+    if raw[:1] == STUB:
+        stub = decode_stub(raw)
+        return STUB, stub.user_id, 0
+    if raw[:1] != SESSION or len(raw) < FIXED.size + 1:
+        return None, "", 0
+    user_id, _ = _read_short(raw, FIXED.size)
+    return SESSION, user_id.decode(errors="replace"), int.from_bytes(raw[9:15], "big")
+
+
+def _short(data):
+    return bytes([len(data)]) + data
+
+
+def _read_short(raw, position):
+    length = raw[position]
+    return raw[position + 1 : position + 1 + length], position + 1 + length
+
+
+class _Codec(threading.local):
+    # Zstandard's compressors are not safe to share between threads.
+    def __init__(self):
+        dictionary = zstandard.ZstdCompressionDict(DICTIONARY, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        self.compressor = zstandard.ZstdCompressor(
+            level=1, dict_data=dictionary, write_checksum=False, write_dict_id=False
+        )
+        self.decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
+
+
+_codecs = _Codec()
+
+
+def _codec():
+    return _codecs
