@@ -17,7 +17,6 @@ from sessiondemo.testing.web import (
     browser,
     is_logged_in,
     log_in,
-    redis_key,
     session_exists,
     stored,
 )

@@ -43,7 +43,6 @@ from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import (
     browser,
     log_in,
-    redis_key,
     session_keys,
     stored,
     submit_login,

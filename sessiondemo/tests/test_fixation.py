@@ -8,7 +8,6 @@ from django.utils.crypto import get_random_string
 from accounts.tests.factories import UserFactory
 from sessiondemo.testing.web import (
     stored_data,
-    redis_key,
     session_exists,
     stored,
     submit_login,

@@ -1,6 +1,5 @@
 """What the engine keeps in Redis, what each save writes, and what each operation costs."""
 
-import json
 import logging
 import pickle
 from datetime import timedelta
