@@ -5,7 +5,7 @@ import secrets
 import time
 from time import perf_counter
 
-from sessiondemo.sessions import index
+from sessiondemo.sessions import codec, index
 from sessiondemo.sessions.keys import session_redis_key, user_index_key
 
 from .counters import Cost, counting
@@ -51,7 +51,7 @@ def add_user(pipe, user_id, now_ms):
     scores = {}
     for kind, how_many in (("live", LIVE), ("expired", EXPIRED), ("ended", ENDED)):
         for _ in range(how_many):
-            name = secrets.token_hex(18)
+            name = secrets.token_hex(2) + secrets.token_urlsafe(16)[:22]
             filed = {
                 "live": now_ms - HOUR_MS,
                 "expired": now_ms - horizon_ms - HOUR_MS,
@@ -59,9 +59,13 @@ def add_user(pipe, user_id, now_ms):
             }[kind]
             scores[name] = filed
             if kind == "live":
-                key = session_redis_key(name)
-                pipe.hset(key, mapping={"m:uid": user_id, "m:created": filed, "m:seen": now_ms})
-                pipe.pexpireat(key, live_until)
+                value = codec.Value(
+                    data=b"{}", user_id=str(user_id), created_ms=filed, deadline_ms=live_until,
+                    issued_ms=filed, idle_ms=1_800_000,
+                )
+                head, tail = codec.encode(name, value)
+                pipe.set(session_redis_key(name), head + codec.encode_times(value) + tail)
+                pipe.pexpireat(session_redis_key(name), live_until)
     key = user_index_key(user_id)
     pipe.zadd(key, scores)
     pipe.pexpireat(key, live_until)
