@@ -20,6 +20,7 @@ from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
 from . import conf, scripts
+from .backend import SessionStore as RedisSessionStore
 from .connection import get_client, store_errors
 from .exceptions import SessionStoreUnavailable
 from .keys import is_well_formed
@@ -146,11 +147,20 @@ class SessionMiddleware(DjangoSessionMiddleware):
     (an id it issued that has ended since is only a stale cookie: the response
     deletes it); a session whose id is older than SESSION_REDIS_RENEW_AFTER
     moves to a new id; and a response that read or wrote the session is never
-    stored by a cache.
+    stored by a cache. With one of Django's engines as SESSION_ENGINE, the
+    cookie goes to it as it is and no id is counted.
     """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        # With another SESSION_ENGINE (one of Django's), its ids are its own business.
+        self.ours = issubclass(self.SessionStore, RedisSessionStore)
 
     def process_request(self, request):
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        if not self.ours:
+            request.session = self.SessionStore(session_key)
+            return
         # A cookie that is not even shaped like an id is no cookie at all (and
         # the response deletes it); checking more than its shape is the store's job.
         request.session = self.SessionStore(session_key if is_well_formed(session_key) else None)
