@@ -2,7 +2,8 @@
 
 import pytest
 
-from sessiondemo.sessions import scripts
+# The middleware registers the engine's script that counts unknown ids.
+from sessiondemo.sessions import middleware, scripts  # noqa: F401
 from sessiondemo.testing.probes import RoundTrips
 from sessiondemo.testing.redis_server import RedisServer
 from sessiondemo.testing.store import point_sessions_at

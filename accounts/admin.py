@@ -11,9 +11,15 @@ from django.utils.translation import ngettext
 
 from sessiondemo.sessions import events
 
-from . import selectors, services
+from . import engine, selectors, services
 from .forms import AdminUserChangeForm, AdminUserCreationForm
 from .models import User
+
+# What the admin says on a session engine that cannot end a user's sessions.
+CANNOT_END_SESSIONS = _(
+    "The session store cannot end sessions by user: a new password, or deactivating the account, "
+    "signs the user out at their next request."
+)
 
 
 @admin.register(User)
@@ -31,12 +37,20 @@ class UserAdmin(DjangoUserAdmin):
     def active_sessions(self, user):
         if user.pk is None:
             return "—"
-        return render_to_string(
-            "admin/accounts/user/sessions_table.html",
-            {"sessions": selectors.session_list_for_user(user=user)},
-        )
+        sessions = selectors.session_list_for_user(user=user)
+        if sessions is None:
+            return _("The session store cannot list sessions.")
+        return render_to_string("admin/accounts/user/sessions_table.html", {"sessions": sessions})
 
-    @admin.action(description=_("Sign out of all sessions"), permissions=["change"])
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["can_end_sessions"] = engine.lists_user_sessions()
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def has_end_sessions_permission(self, request):
+        """Offer the action to those who may change users, on an engine that can end their sessions."""
+        return engine.lists_user_sessions() and self.has_change_permission(request)
+
+    @admin.action(description=_("Sign out of all sessions"), permissions=["end_sessions"])
     def end_all_sessions(self, request, queryset):
         ended = 0
         for user in queryset:
@@ -64,5 +78,8 @@ class UserAdmin(DjangoUserAdmin):
             raise Http404
         if not self.has_change_permission(request, user):
             raise PermissionDenied
-        self.end_all_sessions(request, User.objects.filter(pk=user.pk))
+        if engine.lists_user_sessions():
+            self.end_all_sessions(request, User.objects.filter(pk=user.pk))
+        else:
+            self.message_user(request, CANNOT_END_SESSIONS, messages.WARNING)
         return redirect(reverse("admin:accounts_user_change", args=[user.pk]))

@@ -5,9 +5,7 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 
-from sessiondemo.sessions.backend import SessionStore
-
-from . import emails, usernames
+from . import emails, engine, usernames
 from .user_agents import describe
 
 EPOCH = datetime.fromtimestamp(0, UTC)
@@ -25,9 +23,16 @@ class SessionRow:
     is_current: bool
 
 
-def session_list_for_user(*, user, current=None) -> list[SessionRow]:
-    """Return ``user``'s live sessions, this one first, then the most recently active."""
-    current_handle = current.handle if current is not None else None
+def session_list_for_user(*, user, current=None) -> list[SessionRow] | None:
+    """
+    Return ``user``'s live sessions, this one first, then the most recently active.
+
+    None if the session engine cannot list them (engine.lists_user_sessions()).
+    """
+    sessions = engine.user_sessions(user.pk)
+    if sessions is None:
+        return None
+    current_handle = engine.handle(current) if current is not None else None
     rows = [
         SessionRow(
             handle=info.handle,
@@ -37,7 +42,7 @@ def session_list_for_user(*, user, current=None) -> list[SessionRow]:
             last_active=info.last_active,
             is_current=info.handle == current_handle,
         )
-        for info in SessionStore.user_sessions(user.pk)
+        for info in sessions
     ]
     rows.sort(key=lambda row: (not row.is_current, -(row.last_active or EPOCH).timestamp()))
     return rows

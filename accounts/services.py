@@ -10,10 +10,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from sessiondemo.sessions import events
-from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.site import absolute_url
 
-from . import ratelimits, selectors, tasks
+from . import engine, ratelimits, selectors, tasks
 
 # Where a session keeps the time its user last proved their password.
 AUTHENTICATED_AT_KEY = "_accounts_authenticated_at"
@@ -39,22 +38,24 @@ def reauthentication_due(*, session) -> bool:
 
 def session_end(*, user, handle, current, reason=events.ENDED_BY_USER) -> None:
     """End ``user``'s session named ``handle``; raise Http404 if it is not one of theirs."""
-    if current is not None and handle == current.handle:
+    if current is not None and handle == engine.handle(current):
         raise Http404("End the current session by logging out.")
-    if not SessionStore.end_user_session(user.pk, handle, reason=reason):
+    if not engine.end_user_session(user.pk, handle, reason=reason):
         raise Http404("No such session.")
 
 
 def sessions_end_others(*, user, current, reason=events.ENDED_BY_USER) -> int:
     """End every session of ``user`` except ``current``; return how many ended."""
-    return current.end_other_sessions(user.pk, reason=reason)
+    return engine.end_user_sessions(user.pk, reason=reason, keep=current)
 
 
 def sessions_end_all(*, user_id, reason, keep=None) -> int:
-    """End every session of the user ``user_id`` but the session ``keep``; return how many ended."""
-    if keep is not None:
-        return keep.end_other_sessions(user_id, reason=reason)
-    return SessionStore.end_user_sessions(user_id, reason=reason)
+    """
+    End every session of the user ``user_id`` but the session ``keep``; return how many ended.
+
+    With an engine that cannot (engine.lists_user_sessions()), none ends now.
+    """
+    return engine.end_user_sessions(user_id, reason=reason, keep=keep)
 
 
 def password_reset_request(*, email) -> None:

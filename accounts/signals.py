@@ -10,7 +10,7 @@ from django.dispatch import receiver
 from sessiondemo.clients import client_ip, client_user_agent
 from sessiondemo.sessions import events
 
-from . import devices, services
+from . import devices, engine, services
 from .middleware import request_session
 
 
@@ -18,9 +18,9 @@ from .middleware import request_session
 def session_logged_in(sender, request, user, **kwargs):
     # Django keeps the id when the session's own user logs in again; a login
     # always deserves a new one.
-    request.session.cycle_key_unless_new()
+    engine.new_id_at_login(request.session)
     services.session_authenticated(session=request.session)
-    request.session.record_client(ip=client_ip(request), user_agent=client_user_agent(request))
+    engine.record_client(request.session, ip=client_ip(request), user_agent=client_user_agent(request))
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.remember_device")
@@ -33,7 +33,7 @@ def session_logged_out(sender, request, user, **kwargs):
     session = getattr(request, "session", None)
     if user is not None and session is not None and session.session_key:
         events.log_event(
-            events.ENDED, reason=events.ENDED_BY_LOGOUT, user_id=user.pk, session=session.handle
+            events.ENDED, reason=events.ENDED_BY_LOGOUT, user_id=user.pk, session=engine.handle(session)
         )
 
 

@@ -30,7 +30,7 @@ from django.utils.crypto import salted_hmac
 from sessiondemo import logsafe, throttle
 from sessiondemo.clients import client_network
 
-from . import devices
+from . import devices, engine
 from .usernames import canonical
 
 security_logger = logging.getLogger("django.security.sessiondemo.login")
@@ -85,10 +85,8 @@ class Attempt:
     def succeeded(self):
         """Give the attempts back: the password was right."""
         session = getattr(self.request, "session", None)
-        if hasattr(session, "run_with_next_write"):
-            # With the login's save, in its round trip.
-            session.run_with_next_write(throttle.release_calls(*self.budgets.values()))
-        else:
+        # With the login's save, in its round trip, if the engine can; else now.
+        if not engine.run_with_next_write(session, throttle.release_calls(*self.budgets.values())):
             throttle.release(*self.budgets.values())
 
     def failed(self):

@@ -15,7 +15,7 @@ from django.views.generic import CreateView, TemplateView
 from sessiondemo.responses import too_many_requests
 from sessiondemo.sessions import events
 
-from . import cookies, ratelimits, selectors, services
+from . import cookies, engine, ratelimits, selectors, services
 from .forms import (
     AdminPasswordChangeForm,
     PasswordChangeForm,
@@ -157,6 +157,12 @@ class SessionListView(LoginRequiredMixin, TemplateView):
         )
 
 
+# What "Your sessions" says on a session engine that cannot list or end a user's sessions.
+CANNOT_END_SESSIONS = (
+    "This site's session store cannot sign out other sessions from here. Changing your password does."
+)
+
+
 @method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class SessionEndingView(LoginRequiredMixin, View):
     """End sessions of the logged-in user, asking for the password again when due."""
@@ -164,6 +170,9 @@ class SessionEndingView(LoginRequiredMixin, View):
     http_method_names = ["post", "options"]
 
     def post(self, request, *args, **kwargs):
+        if not engine.lists_user_sessions():
+            messages.error(request, CANNOT_END_SESSIONS)
+            return redirect("accounts:session_list")
         session = request.session
         if services.reauthentication_due(session=session):
             form = ReauthenticationForm(request.POST, request=request)

@@ -4,7 +4,9 @@ import ipaddress
 
 from django.conf import settings
 
-USER_AGENT_MAX_LENGTH = 512
+# The User-Agent as the session engine records and compares it (cut to a length worth storing).
+from sessiondemo.sessions.middleware import client_user_agent  # noqa: F401
+
 # What client_network() answers for an address that does not parse.
 INVALID_NETWORK = "invalid"
 
@@ -57,8 +59,3 @@ def client_network(request):
         return str(address)
     host_bits = 128 - ipv6_prefix_length()
     return str(ipaddress.IPv6Network((int(address) >> host_bits << host_bits, 128 - host_bits)))
-
-
-def client_user_agent(request):
-    """Return the request's User-Agent, cut to a length worth storing."""
-    return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]

@@ -1,13 +1,12 @@
-"""Error answers rendered without the request, so that they never touch the session."""
+"""
+Error answers rendered without the request, so that they never touch the session.
 
-import logging
+The session engine answers with these (SESSION_REDIS_TOO_MANY_RESPONSE,
+SESSION_REDIS_UNAVAILABLE_RESPONSE in settings), and so does the site.
+"""
 
 from django.http import HttpResponse
 from django.template import loader
-
-from sessiondemo import logsafe
-
-logger = logging.getLogger("sessiondemo.sessions")
 
 
 def _render(template_name, status, retry_after):
@@ -23,16 +22,6 @@ def too_many_requests(request, retry_after):
     return _render("429.html", 429, retry_after)
 
 
-def service_unavailable(request, exception, *, log=True):
-    """Log the session store outage and return the site's 503 page."""
-    response = _render("503.html", 503, 30)
-    if log:
-        logger.error(
-            "Session store unavailable for %s %s: %s",
-            logsafe.text(request.method),
-            logsafe.text(request.path),
-            logsafe.text(exception),
-        )
-        # Logged once, here, with the cause: not again by django.request's "Service Unavailable".
-        response._has_been_logged = True
-    return response
+def service_unavailable(request, exception):
+    """Return the site's 503 page for a session store outage (whoever caught it logs it)."""
+    return _render("503.html", 503, 30)

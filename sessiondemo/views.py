@@ -15,5 +15,5 @@ def server_error(request):
         exception = exception.__cause__ or exception.__context__
     if exception is not None:
         # Django's request logger has already logged this one, with its cause.
-        return service_unavailable(request, exception, log=False)
+        return service_unavailable(request, exception)
     return defaults.server_error(request)

@@ -1,6 +1,9 @@
 """The engine's own settings, each read here and nowhere else."""
 
+import functools
+
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 
 def key_prefix():
@@ -39,5 +42,50 @@ def renewal_grace():
 
 
 def unknown_ids_per_minute():
-    """Return how many unknown session ids one client IP may send in a minute."""
+    """Return how many unknown session ids one client (client_address()) may send in a minute."""
     return getattr(settings, "SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE", 60)
+
+
+# What the engine needs from the site comes in as a setting naming a callable
+# (a dotted path, or the callable itself), with a plain default of its own.
+
+
+def client_address():
+    """
+    Return the callable(request) -> text that names the client (SESSION_REDIS_CLIENT_ADDRESS).
+
+    Unknown session ids are counted per this text, and log lines show it. The
+    default is the request's REMOTE_ADDR; behind a proxy, or to count an IPv6
+    client by its network, name a function that knows better.
+    """
+    return _callable("SESSION_REDIS_CLIENT_ADDRESS", "middleware.remote_addr")
+
+
+def unavailable_response():
+    """
+    Return the callable(request, exception) -> response for a session store outage.
+
+    SESSION_REDIS_UNAVAILABLE_RESPONSE; the default is a plain 503. Whatever it
+    is must not touch the session (the store is down): no request context.
+    """
+    return _callable("SESSION_REDIS_UNAVAILABLE_RESPONSE", "middleware.plain_unavailable")
+
+
+def too_many_response():
+    """
+    Return the callable(request, retry_after) -> response for a client that sent too many unknown ids.
+
+    SESSION_REDIS_TOO_MANY_RESPONSE; the default is a plain 429. It must not
+    touch the session either.
+    """
+    return _callable("SESSION_REDIS_TOO_MANY_RESPONSE", "middleware.plain_too_many")
+
+
+def _callable(name, default):
+    value = getattr(settings, name, None) or f"{__package__}.{default}"
+    return value if callable(value) else _imported(value)
+
+
+@functools.cache
+def _imported(path):
+    return import_string(path)

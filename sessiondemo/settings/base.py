@@ -274,6 +274,13 @@ ACCOUNTS_LOGIN_FAILURES_PER_IP = 30
 ACCOUNTS_LOGIN_FAILURE_WINDOW = 15 * 60
 ACCOUNTS_LOGIN_COOL_OFF = 15 * 60
 SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE = 60
+# What the session engine needs from the site, each a callable it would
+# otherwise replace with a plain default (sessiondemo/sessions/conf.py): the
+# client, as login throttling counts it (behind DJANGO_TRUSTED_PROXY_COUNT
+# proxies; an IPv6 client by its network), and the site's 503 and 429 pages.
+SESSION_REDIS_CLIENT_ADDRESS = "sessiondemo.clients.client_network"
+SESSION_REDIS_UNAVAILABLE_RESPONSE = "sessiondemo.responses.service_unavailable"
+SESSION_REDIS_TOO_MANY_RESPONSE = "sessiondemo.responses.too_many_requests"
 # A browser that logged in gets a device cookie valid this long (seconds); with
 # it, it has a budget of its own of ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT
 # failures, so that guessers cannot lock the owner out (accounts/devices.py).

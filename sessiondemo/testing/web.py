@@ -94,7 +94,8 @@ def is_logged_in(client):
 def assert_unavailable(response):
     """Assert the site's 503 page: no error details, a Retry-After, and the session cookie untouched."""
     assert response.status_code == 503
-    assert "temporarily unavailable" in response.text
+    # The site's own page (SESSION_REDIS_UNAVAILABLE_RESPONSE), not the engine's plain default.
+    assert "The site is temporarily unavailable (503)" in response.text
     for internal in ("Traceback", "Error", "127.0.0.1", "redis://", "socket"):
         assert internal not in response.text
     assert response["Retry-After"].isdigit()

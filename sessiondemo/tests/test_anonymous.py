@@ -97,6 +97,8 @@ def test_guessing_session_ids_from_one_address_is_logged_and_refused(redis, capl
     assert statuses[:19] == [302] * 19
     assert set(statuses[19:]) == {429}
     assert int(response["Retry-After"]) > 0
+    # The site's own page (SESSION_REDIS_TOO_MANY_RESPONSE), not the engine's plain default.
+    assert "Too many attempts (429)" in response.text
     warnings = [r for r in caplog.records if r.name.startswith("django.security") and "203.0.113.7" in r.getMessage()]
     assert len(warnings) == 1
     bystander = Client(REMOTE_ADDR="198.51.100.1")

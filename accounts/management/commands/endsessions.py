@@ -1,9 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import services
+from accounts import engine, services
 from sessiondemo.sessions import events
-from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.exceptions import SessionStoreUnavailable
 
 
@@ -19,9 +18,14 @@ class Command(BaseCommand):
         target.add_argument("--all", action="store_true", help="End every session of every user.")
 
     def handle(self, usernames=None, all=False, **options):
+        if not (engine.ends_all_sessions() if all else engine.lists_user_sessions()):
+            raise CommandError(
+                "endsessions needs the session engine sessiondemo.sessions.backend; "
+                f"SESSION_ENGINE is {engine.engine_name()!r}, which cannot end sessions this way."
+            )
         try:
             if all:
-                ended = SessionStore.end_all_sessions(reason=events.ENDED_BY_COMMAND)
+                ended = engine.end_all_sessions(reason=events.ENDED_BY_COMMAND)
             else:
                 ended = sum(
                     services.sessions_end_all(user_id=user.pk, reason=events.ENDED_BY_COMMAND)
