@@ -21,7 +21,6 @@ import datetime
 import logging
 import secrets
 
-from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 
@@ -165,7 +164,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         name = session_name(key)
         redis_key = session_redis_key(name)
         with store_errors():
-            raw, now_ms = reads.read(get_client(), redis_key, _default_idle_ms())
+            raw, now_ms = reads.read(get_client(), redis_key, conf.idle_age_ms())
         if raw is None:
             return None
         stub = codec.decode_stub(raw)
@@ -213,7 +212,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     def _correct_ttl(self, redis_key, value, now_ms, ends_ms):
         """Give a session with an expiry of its own the TTL that GETEX replaced (a round trip)."""
-        if value.idle_ms == _default_idle_ms():
+        if value.idle_ms == conf.idle_age_ms():
             return
         if value.idle_ms:
             command = ("PEXPIRE", redis_key, min(value.idle_ms, ends_ms - now_ms))
@@ -490,10 +489,6 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             self._loaded = None
             self._stored_user_id = None
             self._previous_name = None
-
-
-def _default_idle_ms():
-    return settings.SESSION_COOKIE_AGE * 1000
 
 
 def _idle_ms(session, expiry_age):

@@ -43,7 +43,8 @@ SESSION = b"s"
 STUB = b"t"
 
 TIMES = struct.Struct(">6s6s6s")
-FIXED = struct.Struct(">1s8s6s6s6sIIB")
+# The times as two integers each (struct has no 6-byte one): high 16 bits, low 32.
+FIXED = struct.Struct(">1s8sHIHIHIIIB")
 TAGGED_FROM = 27  # the version and what follows it
 COMPRESSED = 1
 
@@ -58,7 +59,7 @@ DICTIONARY = (
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Value:
     """A session as stored: its times and owner, who uses it, and its serialized data."""
 
@@ -77,7 +78,7 @@ class Value:
     now_ms: int = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Stub:
     """An id in its renewal grace period: where the session went, and for how long it leads there."""
 
@@ -124,32 +125,28 @@ def decode(name, raw):
     """Return the Value held in ``raw`` under ``name``; raise ValueError if it is corrupt or forged."""
     if raw[:1] != SESSION or len(raw) < FIXED.size + 5:
         raise ValueError("Not a session.")
-    tag, tail = raw[1:9], raw[TAGGED_FROM:]
-    if not hmac.compare_digest(tag, value_tag(name, tail)):
+    if not hmac.compare_digest(raw[1:9], value_tag(name, memoryview(raw)[TAGGED_FROM:])):
         raise ValueError("The value fails its tag: copied from another session, or edited.")
-    _, _, created, deadline, issued, version, idle_ms, flags = FIXED.unpack_from(raw)
-    position = FIXED.size
-    user_id, position = _read_short(raw, position)
-    ip, position = _read_short(raw, position)
-    (agent_length,) = struct.unpack_from(">H", raw, position)
-    position += 2
-    agent = raw[position : position + agent_length]
-    position += agent_length
-    previous, position = _read_short(raw, position)
-    data = raw[position:]
+    (_, _, created_high, created_low, deadline_high, deadline_low, issued_high, issued_low,
+     version, idle_ms, flags) = FIXED.unpack_from(raw)
+    user_id_end = FIXED.size + 1 + raw[FIXED.size]
+    ip_end = user_id_end + 1 + raw[user_id_end]
+    agent_end = ip_end + 2 + (raw[ip_end] << 8 | raw[ip_end + 1])
+    previous_end = agent_end + 1 + raw[agent_end]
+    data = raw[previous_end:]
     if flags & COMPRESSED:
         data = _codec().decompressor.decompress(data)
     return Value(
-        data=data,
-        user_id=user_id.decode(),
-        ip=ip.decode(errors="replace"),
-        user_agent=agent.decode(errors="replace"),
-        previous=previous.decode(),
-        version=version,
-        idle_ms=idle_ms,
-        created_ms=int.from_bytes(created, "big"),
-        deadline_ms=int.from_bytes(deadline, "big"),
-        issued_ms=int.from_bytes(issued, "big"),
+        data,
+        raw[FIXED.size + 1 : user_id_end].decode(),
+        raw[user_id_end + 1 : ip_end].decode(errors="replace"),
+        raw[ip_end + 2 : agent_end].decode(errors="replace"),
+        raw[agent_end + 1 : previous_end].decode(),
+        version,
+        idle_ms,
+        created_high << 32 | created_low,
+        deadline_high << 32 | deadline_low,
+        issued_high << 32 | issued_low,
     )
 
 

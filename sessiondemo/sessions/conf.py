@@ -3,17 +3,40 @@
 import functools
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
+
+# Read on every request: each setting is looked up once, until a test changes one.
+_values = {}
+
+
+def _setting(name, default):
+    try:
+        return _values[name]
+    except KeyError:
+        value = _values[name] = getattr(settings, name, default)
+        return value
+
+
+@receiver(setting_changed)
+def _forget_settings(**kwargs):
+    _values.clear()
 
 
 def key_prefix():
     """Return the prefix of every Redis key the engine writes."""
-    return getattr(settings, "SESSION_REDIS_KEY_PREFIX", "sd:")
+    return _setting("SESSION_REDIS_KEY_PREFIX", "sd:")
+
+
+def idle_age_ms():
+    """Return how long a session lives without a request, in ms: SESSION_COOKIE_AGE."""
+    return _setting("SESSION_COOKIE_AGE", 14 * 24 * 60 * 60) * 1000
 
 
 def absolute_age():
     """Return the most seconds a session may live after login, however active."""
-    return getattr(settings, "SESSION_REDIS_ABSOLUTE_AGE", 12 * 60 * 60)
+    return _setting("SESSION_REDIS_ABSOLUTE_AGE", 12 * 60 * 60)
 
 
 def absolute_age_ms():
@@ -23,27 +46,27 @@ def absolute_age_ms():
 
 def max_sessions_per_user():
     """Return how many sessions one user may have; a login past it ends the oldest."""
-    return getattr(settings, "SESSION_REDIS_MAX_PER_USER", 20)
+    return _setting("SESSION_REDIS_MAX_PER_USER", 20)
 
 
 def max_bytes():
     """Return the largest a session's data may grow, in bytes of stored keys and values."""
-    return getattr(settings, "SESSION_REDIS_MAX_BYTES", 64 * 1024)
+    return _setting("SESSION_REDIS_MAX_BYTES", 64 * 1024)
 
 
 def renew_after():
     """Return after how many seconds a session id is replaced by a new one (0: never)."""
-    return getattr(settings, "SESSION_REDIS_RENEW_AFTER", 0)
+    return _setting("SESSION_REDIS_RENEW_AFTER", 0)
 
 
 def renewal_grace():
     """Return how many seconds a replaced session id keeps working."""
-    return getattr(settings, "SESSION_REDIS_RENEWAL_GRACE", 60)
+    return _setting("SESSION_REDIS_RENEWAL_GRACE", 60)
 
 
 def unknown_ids_per_minute():
     """Return how many unknown session ids one client (client_address()) may send in a minute."""
-    return getattr(settings, "SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE", 60)
+    return _setting("SESSION_REDIS_UNKNOWN_IDS_PER_MINUTE", 60)
 
 
 # What the engine needs from the site comes in as a setting naming a callable
@@ -82,7 +105,7 @@ def too_many_response():
 
 
 def _callable(name, default):
-    value = getattr(settings, name, None) or f"{__package__}.{default}"
+    value = _setting(name, None) or f"{__package__}.{default}"
     return value if callable(value) else _imported(value)
 
 

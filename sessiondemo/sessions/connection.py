@@ -1,15 +1,16 @@
 """The raw Redis client behind the session engine, and how its failures surface."""
 
-import contextlib
-
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis.cluster import RedisCluster
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
     RedisClusterException,
+    ResponseError,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -18,20 +19,67 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .exceptions import SessionStoreUnavailable
 
+# The raw client per alias: it is safe to share between threads (its pool is
+# django-redis's, per server), and looking it up is on every request's path.
+_clients = {}
+
 
 def get_client():
     """Return the raw redis-py client of the SESSION_CACHE_ALIAS cache."""
-    cache = caches[settings.SESSION_CACHE_ALIAS]
+    alias = settings.SESSION_CACHE_ALIAS
+    try:
+        return _clients[alias]
+    except KeyError:
+        client = _clients[alias] = _raw_client(alias)
+        return client
+
+
+@receiver(setting_changed)
+def _forget_clients(*, setting, **kwargs):
+    if setting in {"CACHES", "SESSION_CACHE_ALIAS"}:
+        _clients.clear()
+
+
+def _raw_client(alias):
+    cache = caches[alias]
     try:
         get_raw_client = cache.client.get_client
     except AttributeError:
         error_message = (
-            f"CACHES[{settings.SESSION_CACHE_ALIAS!r}] must use "
-            "django_redis.cache.RedisCache: the Redis session engine needs its "
-            "raw client."
+            f"CACHES[{alias!r}] must use django_redis.cache.RedisCache: the Redis "
+            "session engine needs its raw client."
         )
         raise ImproperlyConfigured(error_message) from None
     return get_raw_client(write=True)
+
+
+def run_packed(client, commands):
+    """
+    Send ``commands`` (argument tuples) to the server in one write; return their replies in order.
+
+    An error reply comes back as its exception, not raised, so that every
+    reply is read. One connection runs them in order. Not for Redis Cluster,
+    whose commands go to the nodes of their keys.
+    """
+    # redis-py's pipeline object does the same with bookkeeping that costs as
+    # much as the round trip itself on loopback.
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        return replies
+    except BaseException:
+        # Replies may be left unread on it: it cannot serve another request.
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
 
 
 def is_cluster(client):
@@ -62,13 +110,25 @@ def _is_unavailable(error):
     return isinstance(error, UNAVAILABLE)
 
 
-@contextlib.contextmanager
+class _StoreErrors:
+    """The context manager that store_errors() returns."""
+
+    # A class, not @contextmanager: it wraps every Redis call, and a
+    # generator costs a few microseconds more each time.
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, error, traceback):
+        if not isinstance(error, (*UNAVAILABLE, RedisClusterException)) or not _is_unavailable(error):
+            return False
+        error_message = f"The session store did not answer ({error.__class__.__name__}: {error})."
+        raise SessionStoreUnavailable(error_message) from error
+
+
+_store_errors = _StoreErrors()
+
+
 def store_errors():
     """Turn Redis failures that mean "unavailable" (_is_unavailable()) into SessionStoreUnavailable."""
-    try:
-        yield
-    except (*UNAVAILABLE, RedisClusterException) as e:
-        if not _is_unavailable(e):
-            raise
-        error_message = f"The session store did not answer ({e.__class__.__name__}: {e})."
-        raise SessionStoreUnavailable(error_message) from e
+    return _store_errors

@@ -17,13 +17,14 @@ Redis never sees an id: a session's key is a keyed hash (its *name*) of it.
 """
 
 import base64
-import functools
 import hashlib
 import hmac
 import re
 import string
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.crypto import get_random_string
 
 from .conf import key_prefix
@@ -47,6 +48,11 @@ NAME_LENGTH = 26
 TAG_BYTES = 8
 
 
+# Two check characters at a time (every id read computes them): index n holds
+# the base-36 digits of n (below 36²), least significant first.
+_DIGIT_PAIRS = [low + high for high in VALID_KEY_CHARS for low in VALID_KEY_CHARS]
+
+
 def new_session_id():
     """Return a new session id that shares nothing with any other."""
     return _with_check(get_random_string(SLOT_CHARS + RANDOM_CHARS, VALID_KEY_CHARS))
@@ -63,11 +69,8 @@ def _with_check(body):
 
 def _check_chars(body):
     number = int.from_bytes(_mac(CHECK_SALT, body.encode())[:8], "big")
-    chars = []
-    for _ in range(CHECK_CHARS):
-        number, digit = divmod(number, len(VALID_KEY_CHARS))
-        chars.append(VALID_KEY_CHARS[digit])
-    return "".join(chars)
+    pairs = len(_DIGIT_PAIRS)
+    return _DIGIT_PAIRS[number % pairs] + _DIGIT_PAIRS[number // pairs % pairs]
 
 
 def is_well_formed(value):
@@ -96,9 +99,12 @@ def session_name(session_id):
     return _slot_tag(session_id[:SLOT_CHARS]) + base64.urlsafe_b64encode(digest)[:22].decode()
 
 
-@functools.lru_cache(maxsize=64 * 1024)
 def _slot_tag(slot_chars):
-    return _mac(TAG_SALT, slot_chars.encode()).hex()[:4]
+    try:
+        return _slot_tags[slot_chars]
+    except KeyError:
+        tag = _slot_tags[slot_chars] = _mac(TAG_SALT, slot_chars.encode()).hex()[:4]
+        return tag
 
 
 def session_redis_key(name):
@@ -122,20 +128,16 @@ def session_handle(name):
 
 def value_tag(name, value):
     """
-    Return the tag that binds ``value`` (bytes) to the session ``name``.
+    Return the tag that binds ``value`` (bytes, or a memoryview) to the session ``name``.
 
     A value copied to another session's key, or edited in Redis, no longer
     matches its tag.
     """
-    hasher = _tag_hasher(settings.SECRET_KEY).copy()
-    hasher.update(name.encode() + b"\0" + value)
+    hasher = _keyed_hasher(FIELD_SALT, TAG_BYTES).copy()
+    hasher.update(name.encode())
+    hasher.update(b"\0")
+    hasher.update(value)
     return hasher.digest()
-
-
-@functools.lru_cache(maxsize=4)
-def _tag_hasher(secret):
-    key = _derived_key(FIELD_SALT, secret)
-    return hashlib.blake2b(key=key, digest_size=TAG_BYTES)
 
 
 def seal_successor(session_id, new_id):
@@ -153,19 +155,29 @@ def open_successor(session_id, sealed):
 
 
 def _mac(salt, message):
-    # Keyed BLAKE2b (a MAC by design, and faster here than HMAC-SHA256) under
-    # a key derived from SECRET_KEY for each use, without deriving the key
-    # again on every request.
-    mac = _hasher(salt, settings.SECRET_KEY).copy()
+    mac = _keyed_hasher(salt).copy()
     mac.update(message)
     return mac.digest()
 
 
-@functools.lru_cache(maxsize=16)
-def _hasher(salt, secret):
-    return hashlib.blake2b(key=_derived_key(salt, secret))
+# Keyed BLAKE2b (a MAC by design, and faster here than HMAC-SHA256) under a
+# key derived from SECRET_KEY for each use: derived once, not on every request.
+_hashers = {}
+# The tag of each of the 36³ slot prefixes, computed once.
+_slot_tags = {}
 
 
-@functools.lru_cache(maxsize=16)
-def _derived_key(salt, secret):
-    return hashlib.sha256(salt.encode() + secret.encode()).digest()
+def _keyed_hasher(salt, digest_size=64):
+    try:
+        return _hashers[salt, digest_size]
+    except KeyError:
+        key = hashlib.sha256(salt.encode() + settings.SECRET_KEY.encode()).digest()
+        hasher = _hashers[salt, digest_size] = hashlib.blake2b(key=key, digest_size=digest_size)
+        return hasher
+
+
+@receiver(setting_changed)
+def _forget_hashers(*, setting, **kwargs):
+    if setting == "SECRET_KEY":
+        _hashers.clear()
+        _slot_tags.clear()

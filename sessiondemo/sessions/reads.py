@@ -12,7 +12,7 @@ pipeline object; on a cluster both go to the key's node in a pipeline.
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .connection import is_cluster
+from .connection import is_cluster, run_packed
 
 
 def read(client, key, idle_ms):
@@ -35,22 +35,12 @@ def _run(client, commands):
             pipe.execute_command(*command)
         return pipe.execute()
     try:
-        return _packed(client, commands)
+        replies = run_packed(client, commands)
     except (RedisConnectionError, RedisTimeoutError):
         # A pooled connection may have gone stale (a restart, a failover):
         # a read may be sent again, once, on a fresh one.
-        return _packed(client, commands)
-
-
-def _packed(client, commands):
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
-        connection.send_packed_command(connection.pack_commands(commands))
-        return [connection.read_response() for _ in commands]
-    except BaseException:
-        # Replies may be left unread on it: it cannot serve another request.
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
+        replies = run_packed(client, commands)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 from redis.exceptions import NoScriptError
 
+from .connection import is_cluster, run_packed
+
 # Redis's clock, in epoch milliseconds: every time the engine stores or
 # judges (login, the absolute timeout) is Redis's, so that app servers whose
 # clocks disagree cannot stretch a timeout. Then helpers that read a session's
@@ -240,24 +242,19 @@ def execute(client, calls):
 
     Errors other than NOSCRIPT are raised after the whole batch has run.
     """
-    if len(calls) == 1 and isinstance(calls[0], Eval):
-        return [_run_one(client, calls[0])]
-    pipe = client.pipeline(transaction=False)
-    for call in calls:
-        if isinstance(call, Eval):
-            # The command itself: a cluster pipeline has no evalsha() and eval() methods.
-            pipe.execute_command("EVALSHA", SHAS[call.script], *_keys_and_args(call))
-        else:
-            pipe.execute_command(*call.args)
-    results = pipe.execute(raise_on_error=False)
+    if is_cluster(client):
+        results = _run_pipelined(client, calls)
+    else:
+        results = run_packed(client, [_command(call) for call in calls])
     missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
     if missing:
         # Commands that got NOSCRIPT did not run, so running them again is safe.
-        retry = client.pipeline(transaction=False)
-        for i in missing:
-            call = calls[i]
-            retry.execute_command("EVAL", call.script, *_keys_and_args(call))
-        for i, result in zip(missing, retry.execute(raise_on_error=False)):
+        again = [calls[i] for i in missing]
+        if is_cluster(client):
+            replies = _run_pipelined(client, again, cached=False)
+        else:
+            replies = run_packed(client, [_command(call, cached=False) for call in again])
+        for i, result in zip(missing, replies):
             results[i] = result
     for result in results:
         if isinstance(result, Exception):
@@ -265,13 +262,17 @@ def execute(client, calls):
     return results
 
 
-def _keys_and_args(call):
-    return (len(call.keys), *call.keys, *call.args)
+def _command(call, *, cached=True):
+    if isinstance(call, Command):
+        return call.args
+    if cached:
+        return ("EVALSHA", SHAS[call.script], len(call.keys), *call.keys, *call.args)
+    return ("EVAL", call.script, len(call.keys), *call.keys, *call.args)
 
 
-def _run_one(client, call):
-    """Run one script without a pipeline's bookkeeping."""
-    try:
-        return client.evalsha(SHAS[call.script], len(call.keys), *call.keys, *call.args)
-    except NoScriptError:
-        return client.eval(call.script, len(call.keys), *call.keys, *call.args)
+def _run_pipelined(client, calls, *, cached=True):
+    pipe = client.pipeline(transaction=False)
+    for call in calls:
+        # The command itself: a cluster pipeline has no evalsha() and eval() methods.
+        pipe.execute_command(*_command(call, cached=cached))
+    return pipe.execute(raise_on_error=False)

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
 from django_redis.pool import ConnectionFactory
 from redis.connection import SSLConnection
 
@@ -34,6 +35,8 @@ def point_sessions_at(url, options=None):
     caches.close_all()
     with contextlib.suppress(AttributeError):
         delattr(caches._connections, settings.SESSION_CACHE_ALIAS)
+    # What override_settings() would tell: whoever keeps a client drops it.
+    setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)
 
 
 @contextlib.contextmanager
