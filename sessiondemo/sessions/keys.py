@@ -20,12 +20,12 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 import string
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.utils.crypto import get_random_string
 
 from .conf import key_prefix
 
@@ -48,19 +48,33 @@ NAME_LENGTH = 26
 TAG_BYTES = 8
 
 
-# Two check characters at a time (every id read computes them): index n holds
-# the base-36 digits of n (below 36²), least significant first.
+# Two base-36 digits at a time, least significant first: index n holds the
+# digits of n (below 36²).
 _DIGIT_PAIRS = [low + high for high in VALID_KEY_CHARS for low in VALID_KEY_CHARS]
 
 
 def new_session_id():
     """Return a new session id that shares nothing with any other."""
-    return _with_check(get_random_string(SLOT_CHARS + RANDOM_CHARS, VALID_KEY_CHARS))
+    return _with_check(random_chars(SLOT_CHARS + RANDOM_CHARS))
 
 
 def successor_id(session_id):
     """Return a new id for the session now known by ``session_id``, on the same Redis slot."""
-    return _with_check(session_id[:SLOT_CHARS] + get_random_string(RANDOM_CHARS, VALID_KEY_CHARS))
+    return _with_check(session_id[:SLOT_CHARS] + random_chars(RANDOM_CHARS))
+
+
+def random_chars(count):
+    """Return ``count`` characters of VALID_KEY_CHARS, uniform and independent, from the secrets module."""
+    # One draw of a number below 36**count, written in base 36: what
+    # get_random_string() gives, at one system call instead of one per character.
+    number = secrets.randbelow(len(VALID_KEY_CHARS) ** count)
+    chars = []
+    for _ in range(count // 2):
+        number, pair = divmod(number, len(_DIGIT_PAIRS))
+        chars.append(_DIGIT_PAIRS[pair])
+    if count % 2:
+        chars.append(VALID_KEY_CHARS[number])
+    return "".join(chars)
 
 
 def _with_check(body):

@@ -94,25 +94,23 @@ def test_sec01_the_engine_imports_no_weak_randomness():
             assert module.split(".")[0] not in ("random", "uuid", "numpy"), f"{path.name} imports {module}"
 
 
-def test_sec01_new_ids_come_only_from_get_random_string():
+def test_sec01_new_ids_come_only_from_the_secrets_module():
     assert set(called_names(functions(ENGINE / "backend.py")["SessionStore._get_new_session_key"])) == {
         "new_session_id"
     }
     keys = functions(ENGINE / "keys.py")
-    # The random part of every id, fresh or a successor, is drawn by get_random_string;
+    # The random part of every id, fresh or a successor, is drawn by random_chars();
     # the rest is the slot characters it keeps and check characters derived from it.
-    assert set(called_names(keys["new_session_id"])) == {"_with_check", "get_random_string"}
-    assert set(called_names(keys["successor_id"])) == {"_with_check", "get_random_string"}
-    assert "get_random_string" not in set(called_names(keys["_with_check"]))
-    # And get_random_string is Django's, which draws from secrets.choice.
-    assert "django.utils.crypto.get_random_string" in set(imported_modules(tree(ENGINE / "keys.py")))
-    from django.utils import crypto
-
-    assert "secrets.choice" in Path(crypto.__file__).read_text()
-    # Only those two mint ids: nothing else in the engine calls get_random_string.
+    assert set(called_names(keys["new_session_id"])) == {"_with_check", "random_chars"}
+    assert set(called_names(keys["successor_id"])) == {"_with_check", "random_chars"}
+    assert "random_chars" not in set(called_names(keys["_with_check"]))
+    # And random_chars() draws from secrets.randbelow, nothing else random.
+    assert "randbelow" in set(called_names(keys["random_chars"]))
+    assert "secrets" in set(imported_modules(tree(ENGINE / "keys.py")))
+    # Only those two mint ids: nothing else in the engine calls random_chars().
     for path in sorted(ENGINE.glob("*.py")):
         for name, node in functions(path).items():
-            if "get_random_string" in set(called_names(node)):
+            if "random_chars" in set(called_names(node)):
                 assert (path.name, name) in {("keys.py", "new_session_id"), ("keys.py", "successor_id")}
 
 
