@@ -18,6 +18,7 @@ Redis Cluster slot: see moves.py.
 """
 
 import datetime
+import json
 import logging
 import secrets
 
@@ -352,19 +353,19 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     def _save_update(self):
         """Write the session if it changed, merging with whatever was written meanwhile."""
         session = self._get_session()
-        changes = self._changes(session)
-        if changes == ({}, []) and not self._client_changed:
-            return  # nothing to write: the read already slid the idle timeout
         loaded = self._loaded
+        value = self._value(session, previous=self._previous_name or "")
+        if loaded is not None and value.data == loaded.data and not self._client_changed:
+            return  # nothing to write: the read already slid the idle timeout
         expected = _version_bytes(loaded.version) if loaded is not None else ""
+        changes = None
         for _ in range(MAX_ATTEMPTS):
             name = session_name(self.session_key)
-            value = self._value(session, previous=self._previous_name or "")
             head, tail = codec.encode(name, value)
             write = scripts.Eval(
                 scripts.SAVE,
                 [session_redis_key(name)],
-                [expected, head, tail, self._ttl_ms(), conf.absolute_age_ms()],
+                [expected, head, tail, value.idle_ms or self._ttl_ms(), conf.absolute_age_ms()],
             )
             # The index changes only with the owner.
             refile = value.user_id and value.user_id != (self._stored_user_id or "")
@@ -392,8 +393,11 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             else:
                 break
             # Written meanwhile: this request's changes go on top of what is there.
+            if changes is None:
+                changes = self._changes(session)
             session = self._merged(current, changes)
-            loaded, expected = current, _version_bytes(current.version)
+            expected = _version_bytes(current.version)
+            value = self._value(session, previous=self._previous_name or "")
         self._forget_key()
         raise UpdateError
 
@@ -518,10 +522,9 @@ def _user_id(session):
 
 def _same(a, b):
     """Return True if the JSON values ``a`` and ``b`` serialize alike (True is not 1)."""
-    if type(a) is not type(b):
+    if type(a) is not type(b) or a != b:
         return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
+    if isinstance(a, dict | list | tuple):
+        # Equal containers may still hold True where the other holds 1.
+        return json.dumps(a) == json.dumps(b)
+    return True
