@@ -70,6 +70,9 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         self.on_unknown_id = None
         # Redis calls that ride along with the next write (run_with_next_write()).
         self._pending_calls = []
+        # The call that pins the TTL back to the absolute timeout after a read
+        # slid it past; any write of the session does that itself.
+        self._expiry_fix = None
 
     def clear(self):
         super().clear()
@@ -114,12 +117,15 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     def run_pending_calls(self):
         """Send the calls still waiting for a write, in one round trip."""
-        calls = self._take_pending_calls()
+        expiry_fix = self._expiry_fix
+        calls = self._take_pending_calls() + ([expiry_fix] if expiry_fix is not None else [])
         if calls:
             with store_errors():
                 scripts.execute(get_client(), calls)
 
     def _take_pending_calls(self):
+        # Called by each write, which sets the TTL itself.
+        self._expiry_fix = None
         calls, self._pending_calls = self._pending_calls, []
         return calls
 
@@ -192,7 +198,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         if value.idle_ms and now_ms + value.idle_ms > ends_ms:
             # In its last idle period GETEX slid it past its absolute timeout:
             # back to the timeout, with the request's write (or after it).
-            self._pending_calls.append(scripts.Command(("PEXPIREAT", redis_key, ends_ms)))
+            self._expiry_fix = scripts.Command(("PEXPIREAT", redis_key, ends_ms))
         value.name, value.now_ms = name, now_ms
         return value
 
@@ -466,14 +472,12 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         if own and self._move is not None:
             keys.append(session_redis_key(session_name(self._move.old_key)))
             self._move = None
-        # Read before the delete: where the session went, if another request
-        # moved it to a new id since this one loaded it (it ends there too).
+        # What the key held says whether another request moved the session to
+        # a new id since this one loaded it (it ends there too).
         name = session_name(session_key)
-        calls = [
-            scripts.Command(("GET", keys[0])),
-            scripts.Command(("GET", moved_record_key(name))),
-            scripts.Command(("DEL", *keys)),
-        ]
+        calls = [scripts.Command(("GETDEL", keys[0]))]
+        if len(keys) > 1:
+            calls.append(scripts.Command(("DEL", *keys[1:])))
         with store_errors():
             client = get_client()
             owner = self._stored_user_id if own else None
@@ -484,9 +488,14 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
                 # (index module docstring), lest a failed delete leave a live
                 # session that no "end sessions" path can find.
                 calls.append(index.remove_call(owner, [name]))
-            current, recorded = scripts.execute(client, calls + self._take_pending_calls())[:2]
-            stub = codec.decode_stub(current) if current else None
-            moved = stub.moved_to if stub else (recorded.decode() if recorded else None)
+            current = scripts.execute(client, calls + self._take_pending_calls())[0]
+            if current is None:
+                # Gone already: ended, or moved without a grace period, which leaves a record.
+                [recorded] = scripts.execute(client, [scripts.Command(("GET", moved_record_key(name)))])
+                moved = recorded.decode() if recorded else None
+            else:
+                stub = codec.decode_stub(current)
+                moved = stub.moved_to if stub else None
             if moved:
                 index.end_moved(client, owner or "", [moved])
         if own:

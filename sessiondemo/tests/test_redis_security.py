@@ -42,8 +42,8 @@ APP_COMMANDS = [
     # Redis's clock, read inside the scripts: every time the engine keeps is Redis's.
     "time",
     # Sessions (strings): the read (getex, pexpiretime), the create, save, move and
-    # delete scripts, the session list (get, pttl), logout; a session's own expiry.
-    "getex", "pexpiretime", "get", "set", "exists", "del", "pttl", "pexpire", "pexpireat",
+    # delete scripts, the session list (get, pttl), logout (getdel); a session's own expiry.
+    "getex", "pexpiretime", "get", "set", "exists", "del", "getdel", "pttl", "pexpire", "pexpireat",
     # Per-user indexes: the index scripts, the session list, ending sessions, clearsessions.
     "zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore",
     # clearsessions and endsessions --all walk the prefix; endsessions unlinks.
