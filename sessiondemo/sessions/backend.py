@@ -21,6 +21,7 @@ import datetime
 import json
 import logging
 import secrets
+import types
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
@@ -38,6 +39,7 @@ from .keys import (
     session_handle,
     session_name,
     session_redis_key,
+    valid_session_name,
 )
 from .moves import SessionMovesMixin
 from .users import UserSessionsMixin
@@ -53,26 +55,26 @@ MAX_ATTEMPTS = 10
 class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     """Keep each session in one Redis string; see the module docstring."""
 
-    def __init__(self, session_key=None):
-        super().__init__(session_key)
-        # The session as last read from or written to Redis (codec.Value);
-        # None when unknown, which makes the next save replace it whole.
-        self._loaded = None
-        self._stored_user_id = None
-        self._now_ms = None
-        self._previous_name = None
-        self._client = {}
-        self._client_changed = False
-        self._move = None
-        # True once this request gave the session a new id (create or move).
-        self._key_changed = False
-        # Called when a well-formed id turns out to be one this server never issued; may raise.
-        self.on_unknown_id = None
-        # Redis calls that ride along with the next write (run_with_next_write()).
-        self._pending_calls = []
-        # The call that pins the TTL back to the absolute timeout after a read
-        # slid it past; any write of the session does that itself.
-        self._expiry_fix = None
+    # Per-request state, as class defaults: an instance is made for every
+    # request, and most never set most of these.
+    # The session as last read from or written to Redis (codec.Value); None
+    # when unknown, which makes the next save replace it whole.
+    _loaded = None
+    _stored_user_id = None
+    _now_ms = None
+    _previous_name = None
+    _client = types.MappingProxyType({})
+    _client_changed = False
+    _move = None
+    # True once this request gave the session a new id (create or move).
+    _key_changed = False
+    # Called when a well-formed id turns out to be one this server never issued; may raise.
+    on_unknown_id = None
+    # Redis calls that ride along with the next write (run_with_next_write()).
+    _pending_calls = ()
+    # The call that pins the TTL back to the absolute timeout after a read
+    # slid it past; any write of the session does that itself.
+    _expiry_fix = None
 
     def clear(self):
         super().clear()
@@ -113,7 +115,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         results are not returned. run_pending_calls() sends them on their own
         if the request ends without a write.
         """
-        self._pending_calls.extend(calls)
+        self._pending_calls = [*self._pending_calls, *calls]
 
     def run_pending_calls(self):
         """Send the calls still waiting for a write, in one round trip."""
@@ -126,7 +128,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     def _take_pending_calls(self):
         # Called by each write, which sets the TTL itself.
         self._expiry_fix = None
-        calls, self._pending_calls = self._pending_calls, []
+        calls, self._pending_calls = list(self._pending_calls), ()
         return calls
 
     # -- Reading ------------------------------------------------------------------
@@ -135,7 +137,8 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         key = self.session_key
         if key is None:
             return {}
-        if not is_valid_session_id(key):
+        name = valid_session_name(key)
+        if name is None:
             # Not an id this server issued: an anonymous visitor, at no Redis cost.
             self._forget_key()
             if is_well_formed(key) and self.on_unknown_id is not None:
@@ -143,7 +146,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             return {}
         value = None
         for _ in range(MAX_HOPS + 1):
-            found = self._fetch(key)
+            found = self._fetch(key, name)
             if not isinstance(found, codec.Stub):
                 value = found
                 break
@@ -153,10 +156,8 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             if key is None:
                 break
             # Reading the stub slid its TTL: put it back to the end of its grace period.
-            self._pending_calls.append(
-                scripts.Command(("PEXPIREAT", session_redis_key(session_name(self.session_key)), stub.until_ms))
-            )
-            self._session_key = key
+            self.run_with_next_write([scripts.Command(("PEXPIREAT", session_redis_key(name), stub.until_ms))])
+            self._session_key, name = key, session_name(key)
             # So that the response gives the browser the new id.
             self.modified = True
         session = self._adopt(value) if value is not None else None
@@ -166,9 +167,9 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             return {}
         return session
 
-    def _fetch(self, key):
+    def _fetch(self, key, name=None):
         """Return what ``key`` holds (codec.Value or codec.Stub), or None if nothing usable."""
-        name = session_name(key)
+        name = name or session_name(key)
         redis_key = session_redis_key(name)
         with store_errors():
             raw, now_ms = reads.read(get_client(), redis_key, conf.idle_age_ms())

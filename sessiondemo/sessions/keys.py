@@ -35,9 +35,8 @@ SLOT_CHARS = 3
 CHECK_CHARS = 4
 RANDOM_CHARS = 32 - SLOT_CHARS - CHECK_CHARS
 
-DIGEST_SALT = "sessiondemo.sessions.keys.digest"
+ID_SALT = "sessiondemo.sessions.keys.id"
 TAG_SALT = "sessiondemo.sessions.keys.tag"
-CHECK_SALT = "sessiondemo.sessions.keys.check"
 HANDLE_SALT = "sessiondemo.sessions.keys.handle"
 FIELD_SALT = "sessiondemo.sessions.keys.field"
 SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
@@ -78,11 +77,17 @@ def random_chars(count):
 
 
 def _with_check(body):
-    return body + _check_chars(body)
+    return body + _check_chars(_id_digest(body))
 
 
-def _check_chars(body):
-    number = int.from_bytes(_mac(CHECK_SALT, body.encode())[:8], "big")
+def _id_digest(body):
+    # One keyed hash (BLAKE2b) of an id's first 28 characters gives both its
+    # check characters (from its first 8 bytes) and its name (the next 16).
+    return _mac(ID_SALT, body.encode())
+
+
+def _check_chars(digest):
+    number = int.from_bytes(digest[:8], "big")
     pairs = len(_DIGIT_PAIRS)
     return _DIGIT_PAIRS[number % pairs] + _DIGIT_PAIRS[number // pairs % pairs]
 
@@ -94,23 +99,32 @@ def is_well_formed(value):
 
 def is_valid_session_id(value):
     """Return True if ``value`` is an id this server issued (it may have ended since)."""
+    return valid_session_name(value) is not None
+
+
+def valid_session_name(value):
+    """Return session_name(value) if ``value`` is an id this server issued, else None."""
     if not is_well_formed(value):
-        return False
-    body, check = value[:-CHECK_CHARS], value[-CHECK_CHARS:]
-    return hmac.compare_digest(_check_chars(body), check)
+        return None
+    digest = _id_digest(value[:-CHECK_CHARS])
+    if not hmac.compare_digest(_check_chars(digest), value[-CHECK_CHARS:]):
+        return None
+    return _name(value, digest)
 
 
 def session_name(session_id):
     """
     Return the name under which Redis knows the session ``session_id``.
 
-    A 4-hex-digit tag of the id's slot characters, then a keyed hash (BLAKE2b)
-    of the id under a key derived from SECRET_KEY, cut to 128 bits, in
-    base64url. A Redis dump, a replica or MONITOR output shows no value usable
-    as a cookie.
+    A 4-hex-digit tag of the id's slot characters, then 128 bits of a keyed
+    hash of the id under a key derived from SECRET_KEY, in base64url. A Redis
+    dump, a replica or MONITOR output shows no value usable as a cookie.
     """
-    digest = _mac(DIGEST_SALT, session_id.encode())[:16]
-    return _slot_tag(session_id[:SLOT_CHARS]) + base64.urlsafe_b64encode(digest)[:22].decode()
+    return _name(session_id, _id_digest(session_id[:-CHECK_CHARS]))
+
+
+def _name(session_id, digest):
+    return _slot_tag(session_id[:SLOT_CHARS]) + base64.urlsafe_b64encode(digest[8:24])[:22].decode()
 
 
 def _slot_tag(slot_chars):
