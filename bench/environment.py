@@ -19,7 +19,8 @@ import psycopg
 from sessiondemo.testing.redis_server import RedisServer
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-BENCH_DATABASE = "sessiondemo_bench"
+# One per run: two runs on one machine must not drop each other's database.
+BENCH_DATABASE = f"sessiondemo_bench_{os.getpid()}"
 
 
 class Postgres(NamedTuple):
@@ -47,7 +48,7 @@ def workspace():
 
 @contextlib.contextmanager
 def postgres_database():
-    """Create the database sessiondemo_bench, yield a Postgres, and drop it again."""
+    """Create this run's database (BENCH_DATABASE), yield a Postgres, and drop it again."""
     admin_url = os.environ.get("DATABASE_URL") or DEFAULT_POSTGRES_URL
     parts = urllib.parse.urlsplit(admin_url)
     where = f"{parts.hostname}:{parts.port or 5432}"
