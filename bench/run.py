@@ -53,12 +53,13 @@ def progress(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def migrate(aliases):
-    """Create the session table in each database."""
+def migrate(with_postgres):
+    """Create the site's tables in SQLite, and the session table in PostgreSQL too."""
     from django.core.management import call_command
 
-    for alias in aliases:
-        call_command("migrate", "sessions", database=alias, verbosity=0)
+    call_command("migrate", database="default", verbosity=0)
+    if with_postgres:
+        call_command("migrate", "sessions", database="postgres", verbosity=0)
 
 
 def measure_engine(engine, speed, redis_client, args):
@@ -108,7 +109,7 @@ def main():
         django.setup()
         from bench import measure, report
 
-        migrate(["default", "postgres"] if postgres.url else ["default"])
+        migrate(with_postgres=bool(postgres.url))
         redis_client = server.client()
         facts = environment.machine(redis_client, postgres)
         progress(f"Redis on {server.url}; PostgreSQL: {postgres.note}")
