@@ -64,7 +64,8 @@ def migrate(with_postgres):
 
 def measure_engine(engine, speed, redis_client, args):
     """Measure one engine's memory and lost updates; return its EngineResult with ``speed``."""
-    from bench.measure import measure_lost_updates, measure_memory, reset_stores
+    from bench.measure import measure_lost_updates
+    from bench.memory import measure_memory, reset_stores
     from bench.report import EngineResult
 
     started = time.perf_counter()
