@@ -129,18 +129,19 @@ def clearsessions(runs):
     goals = []
     for unrelated in backgrounds:
         found = prune.half_stale(runs, unrelated)
+        full = found[-1]
         where = "empty database"
         if unrelated:
             where = f"beside {unrelated / 1e6:g} million unrelated keys"
-        timed = [(run.entries, run.seconds) for run in found]
+        seconds = full.seconds * 1_000_000 / full.entries
+        detail = f"{full.seconds:.2f} s at {full.entries:,} entries, scaled linearly"
+        goals.append(Goal("clearsessions", f"seconds per million entries, {where}", "s", 5, seconds,
+                          detail))  # fmt: skip
         traced = [(r.entries, r.peak_bytes / MIB) for r in found if r.peak_bytes is not None]
-        for name, unit, target, points in (("seconds", "s", 5, timed),
-                                           ("client memory", "MiB", 50, traced)):  # fmt: skip
-            value = prune.at_a_million(points) if points else None
-            sizes = " / ".join(f"{entries:,}" for entries, _ in points)
-            detail = f"a line through {sizes} entries"
-            goals.append(Goal("clearsessions", f"{name} per million entries, {where}", unit, target,
-                              value, detail))  # fmt: skip
+        sizes = " / ".join(f"{entries:,}" for entries, _ in traced)
+        goals.append(Goal("clearsessions", f"client memory per million entries, {where}", "MiB", 50,
+                          prune.at_a_million(traced) if traced else None,
+                          f"a line through {sizes} entries"))  # fmt: skip
     if len(backgrounds) > 1:
         empty = prune.half_stale(runs, 0)[-1]
         crowded = prune.half_stale(runs, backgrounds[-1])[-1]

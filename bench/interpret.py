@@ -1,6 +1,6 @@
 """A few sentences of interpretation, computed from the results so that a rerun stays true."""
 
-from .prune import at_a_million, half_stale
+from .prune import half_stale
 
 
 def summary(results, prune_runs):
@@ -196,14 +196,11 @@ def lost(ours, results):
 
 
 def pruning(runs):
-    empties = half_stale(runs, 0)
-    empty = empties[-1]
+    empty = half_stale(runs, 0)[-1]
     text = (
         f"`clearsessions` pruned {empty.pruned:,} of {empty.entries:,} index entries in "
         f"{empty.seconds:.1f} s with {empty.cost.round_trips:,} round trips in an empty database, "
-        "on a line that reaches "
-        f"{at_a_million([(run.entries, run.seconds) for run in empties]):.0f} s at a million "
-        "entries"
+        f"about {empty.seconds * 1_000_000 / empty.entries:.0f} s per million entries"
     )
     crowded = [run for run in runs if run.unrelated and run.label == "half stale"]
     if crowded:

@@ -67,19 +67,20 @@ def goals(settings):
         f"{RIVAL}` (one pickled string per session) on the same configuration: Redis's default "
         f"({config_text(settings)}) and the README's.",
         "- **clearsessions**: the wall time of `SessionStore.clear_expired()` (what `manage.py "
-        f"clearsessions` calls) on a quarter, a half and all of {settings['prune_users']:,} "
-        "users × 10 index entries, half of them stale (the median of "
-        f"{settings['prune_repeats']} runs at the full size), extrapolated linearly: where the "
-        "least-squares line through the three sizes is at a million entries, so that a fixed "
-        "cost (a walk over unrelated keys, say) counts once rather than ten times. Client "
-        "memory: the peak of Python's allocations (`tracemalloc`) during the call above what "
-        "was allocated before it, in runs of their own at the smallest and the full size "
-        "(tracemalloc slows Python down), extrapolated the same way. Both in an empty database "
-        f"and beside {unrelated:,} unrelated string keys in the same database (`DEBUG "
-        "POPULATE`, allowed from loopback on the benchmark's own Redis). \"Not growing\" "
-        "compares the full size beside the unrelated keys with the full size in an empty "
-        f"database, as measured: it holds at most {NOT_GROWING:g}×, which leaves room for the "
-        "machine's noise.",
+        f"clearsessions` calls) on {settings['prune_users']:,} users × 10 index entries, half of "
+        f"them stale, the median of {settings['prune_repeats']} runs, scaled linearly to a "
+        "million entries (× 10⁶ / entries; beside unrelated keys, they scale with the entries, "
+        f"{unrelated // (settings['prune_users'] * 10):,} per entry). The chart adds a quarter and "
+        "a half of the users, one run each, to show how linear it is. Client memory: the peak "
+        "of Python's allocations (`tracemalloc`) during the call above what was allocated before "
+        "it, in runs of their own at a quarter and all of the users (tracemalloc slows Python "
+        "down), extrapolated linearly along the line through those two sizes, so that a peak "
+        "that stays the same (a prune in batches of a fixed size) stays the same. Both in an "
+        f"empty database and beside {unrelated:,} unrelated string keys in the same database "
+        "(`DEBUG POPULATE`, allowed from loopback on the benchmark's own Redis). \"Not "
+        "growing\" compares the full size beside the unrelated keys with the full size in an "
+        f"empty database, as measured: it holds at most {NOT_GROWING:g}×, which leaves room for "
+        "the machine's noise.",
     ])  # fmt: skip
 
 
