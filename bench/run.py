@@ -72,7 +72,7 @@ def migrate(with_postgres):
 
 
 def measure_engine(engine, result, redis_client, args, configs):
-    """Add one engine's memory, on both Redis configurations, and lost updates to ``result``."""
+    """Add one engine's memory (on Redis's default configuration too, if asked) and lost updates."""
     from bench.measure import measure_lost_updates
     from bench.memory import measure_memory, reset_stores
 

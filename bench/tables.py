@@ -23,8 +23,6 @@ def speed_cell(timing):
 
 
 def cost_cell(engine, timing):
-    if timing is None:
-        return "–"
     parts = []
     cost = timing.cost
     if engine.uses_redis:
