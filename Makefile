@@ -19,7 +19,7 @@ test-postgres: $(VENV)/.installed-test
 	scripts/ensure-chromium
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sessiondemo} $(PY) -m pytest
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py
 
 $(VENV)/bin/python:
@@ -34,6 +34,10 @@ $(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
 $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@ $(VENV)/.installed-run
+
+$(VENV)/.installed-bench: requirements.txt requirements-test.txt requirements-bench.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import psycopg
+import redis
 
-from sessiondemo.testing.redis_server import RedisServer
+from sessiondemo.testing.redis_server import RECOMMENDED_CONFIG, RedisServer
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-BENCH_DATABASE = "sessiondemo_bench"
+# One per run: two runs on one machine must not drop each other's database.
+BENCH_DATABASE = f"sessiondemo_bench_{os.getpid()}"
 
 
 class Postgres(NamedTuple):
@@ -29,11 +31,15 @@ class Postgres(NamedTuple):
     note: str
 
 
+# DEBUG POPULATE fills a database with unrelated keys fast (bench/prune.py); from loopback only.
+BENCH_REDIS_ARGS = ["--enable-debug-command", "local"]
+
+
 @contextlib.contextmanager
 def workspace():
     """Yield a running private Redis and the temporary Postgres, cleaning both up after."""
     with tempfile.TemporaryDirectory(prefix="sessiondemo-bench-") as directory:
-        server = RedisServer(directory).start()
+        server = RedisServer(directory, args=BENCH_REDIS_ARGS).start()
         try:
             with postgres_database() as postgres:
                 os.environ["BENCH_REDIS_URL"] = server.url
@@ -45,9 +51,56 @@ def workspace():
             server.stop()
 
 
+def recommended_config():
+    """Return the Redis settings the README recommends (RECOMMENDED_CONFIG), as the bench runs."""
+    return {name.removeprefix("--"): value for name, value in zip(*[iter(RECOMMENDED_CONFIG)] * 2)}
+
+
+def default_config(names, timeout=10.0):
+    """
+    Return Redis's own default of each setting in ``names``.
+
+    Asks a redis-server started with no settings but a Unix socket in a
+    temporary directory (no TCP port), then stops it.
+    """
+    with tempfile.TemporaryDirectory(prefix="sessiondemo-bench-defaults-") as directory:
+        socket_path = os.path.join(directory, "redis.sock")
+        command = [RedisServer(directory).binary, "--port", "0", "--unixsocket", socket_path]
+        command += ["--save", "", "--appendonly", "no", "--dir", directory]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client = redis.Redis(unix_socket_path=socket_path, socket_timeout=1)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    return {name: client.config_get(name)[name] for name in names}
+                except (redis.exceptions.ConnectionError, FileNotFoundError):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("a bare redis-server did not start") from None
+                    time.sleep(0.02)
+                finally:
+                    client.close()
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def redis_config(redis_client, values):
+    """Run the block with Redis's ``values`` (name: value) set, then put the previous ones back."""
+    previous = {name: redis_client.config_get(name)[name] for name in values}
+    for name, value in values.items():
+        redis_client.config_set(name, value)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            redis_client.config_set(name, value)
+
+
 @contextlib.contextmanager
 def postgres_database():
-    """Create the database sessiondemo_bench, yield a Postgres, and drop it again."""
+    """Create this run's database (BENCH_DATABASE), yield a Postgres, and drop it again."""
     admin_url = os.environ.get("DATABASE_URL") or DEFAULT_POSTGRES_URL
     parts = urllib.parse.urlsplit(admin_url)
     where = f"{parts.hostname}:{parts.port or 5432}"

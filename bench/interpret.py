@@ -1,5 +1,7 @@
 """A few sentences of interpretation, computed from the results so that a rerun stays true."""
 
+from .prune import half_stale
+
 
 def summary(results, prune_runs):
     """Return 4-8 sentences on what the tables show, ours first."""
@@ -10,6 +12,7 @@ def summary(results, prune_runs):
         reads(ours, rivals),
         writes(ours, rivals),
         others(ours, rivals),
+        site(ours, rivals),
         redis_time(ours, rivals),
         memory(ours, rivals),
         databases(ours, results),
@@ -99,6 +102,21 @@ def others(ours, rivals):
     return (parts and parts[0][0].upper() + "; ".join(parts)[1:] + ".") or ""
 
 
+def site(ours, rivals):
+    """Compare the pages through the site's middleware with those of the fastest rival."""
+    if not ours.web or not all(r.web for r in rivals):
+        return ""
+    best = min(rivals, key=lambda r: r.web["read"].p50_ms)
+    o, b = ours.web, best.web
+    return (
+        "Through the site's whole middleware stack, a page that reads the session takes ours "
+        f"{o['read'].p50_ms:.3f} ms at the median against {b['read'].p50_ms:.3f} for "
+        f"`{best.engine.label}` ({compare(o['read'].p50_ms, b['read'].p50_ms)}), a page that "
+        f"writes it {o['write'].p50_ms:.3f} against {b['write'].p50_ms:.3f} "
+        f"({compare(o['write'].p50_ms, b['write'].p50_ms)})."
+    )
+
+
 def redis_time(ours, rivals):
     o = ours.speed["update"].cost
     rival = min(rivals, key=lambda found: found.speed["update"].cost.redis_usec)
@@ -119,16 +137,22 @@ def memory(ours, rivals):
     o, r = ours.memory, rivals[0].memory
     ratio = o.redis_used_memory / r.redis_used_memory
     text = (
-        f"Ours stores {o.redis_used_memory:,.0f} bytes per session (`used_memory`) against "
-        f"{r.redis_used_memory:,.0f} for a pickled string, {ratio:.1f}× as much: field names "
-        "and metadata in a hash, and a sorted set per user for the session index"
+        f"On the README's Redis configuration ours stores {o.redis_used_memory:,.0f} bytes per "
+        f"session (`used_memory`) against {r.redis_used_memory:,.0f} for a pickled string, "
+        f"{ratio:.1f}× as much: field names and metadata in a hash, and a sorted set per user "
+        "for the session index"
     )
-    if "hashtable" in (o.redis_layout or ""):
+    d, rd = ours.memory_default, rivals[0].memory_default
+    if d and rd:
         text += (
-            "; and `_auth_user_hash` (66 bytes as JSON) is longer than Redis's "
-            "`hash-max-listpack-value` (64), so each session hash falls back from the compact "
-            "listpack to a hashtable"
+            f"; on Redis's default configuration {d.redis_used_memory:,.0f} against "
+            f"{rd.redis_used_memory:,.0f} ({d.redis_used_memory / rd.redis_used_memory:.1f}×)"
         )
+        if "hashtable" in (d.redis_layout or "") and "hashtable" not in (o.redis_layout or ""):
+            text += (
+                ", as a field longer than the default `hash-max-listpack-value` (64 bytes) makes "
+                "each session hash fall back from the compact listpack to a hashtable"
+            )
     return text + "."
 
 
@@ -172,14 +196,17 @@ def lost(ours, results):
 
 
 def pruning(runs):
-    first = runs[0]
-    seconds = first.per_million(first.seconds)
-    trips = first.per_million(first.cost.round_trips)
-    busy = first.per_million(first.cost.redis_usec) / 1e6
-    return (
-        f"`clearsessions` pruned {first.pruned:,} of {first.entries:,} index entries in "
-        f"{first.seconds:.1f} s with {first.cost.round_trips:,} round trips, which comes to "
-        f"about {seconds:.0f} s, {trips:,.0f} round trips and {busy:.1f} s of Redis time per "
-        "million sessions, growing with the number of keys `SCAN` walks (every key in the "
-        "database, not only the indexes)."
+    empty = half_stale(runs, 0)[-1]
+    text = (
+        f"`clearsessions` pruned {empty.pruned:,} of {empty.entries:,} index entries in "
+        f"{empty.seconds:.1f} s with {empty.cost.round_trips:,} round trips in an empty database, "
+        f"about {empty.seconds * 1_000_000 / empty.entries:.0f} s per million entries"
     )
+    crowded = [run for run in runs if run.unrelated and run.label == "half stale"]
+    if crowded:
+        c = max(crowded, key=lambda run: (run.unrelated, run.entries))
+        text += (
+            f"; beside {c.unrelated:,} unrelated keys the same prune took {c.seconds:.1f} s "
+            f"({c.cost.round_trips:,} round trips), {c.seconds / empty.seconds:.1f}× as long"
+        )
+    return text + "."

@@ -1,20 +1,21 @@
-"""Measure one engine: speed and cost per operation, memory per session, lost updates."""
+"""Measure one engine: speed and cost per operation, lost updates."""
 
 import dataclasses
 import random
 import statistics
 import threading
-from contextlib import nullcontext
 from time import perf_counter
 
 from django.core.cache import caches
-from django.db import connections, transaction
+from django.db import connections
 
 from . import workload
 from .counters import Cost, counting
 
 OPERATIONS = ("create", "load", "update", "delete")
 WARM_UP = 100
+# Latency quantiles kept for the charts: every 0.5 %.
+QUANTILES = 200
 
 
 @dataclasses.dataclass
@@ -26,6 +27,7 @@ class Timing:
     p50_ms: float
     p99_ms: float
     cost: Cost
+    quantiles_ms: list = dataclasses.field(default_factory=list, repr=False)
 
     @property
     def ops_per_second(self):
@@ -41,13 +43,14 @@ class Samples:
 
     def timing(self):
         """Return the Timing these samples add up to."""
-        percentiles = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        quantiles = statistics.quantiles(self.latencies, n=QUANTILES, method="inclusive")
         return Timing(
             count=len(self.latencies),
             seconds=sum(self.latencies),
-            p50_ms=percentiles[49] * 1000,
-            p99_ms=percentiles[98] * 1000,
+            p50_ms=quantiles[QUANTILES // 2 - 1] * 1000,
+            p99_ms=quantiles[QUANTILES * 99 // 100 - 1] * 1000,
             cost=self.cost.per(len(self.latencies)),
+            quantiles_ms=[q * 1000 for q in quantiles],
         )
 
 
@@ -110,111 +113,6 @@ def measure_speed(engines, counts, redis_client, blocks=10):
         engine: {op: found.timing() for op, found in by_op.items()}
         for engine, by_op in samples.items()
     }
-
-
-@dataclasses.dataclass
-class Memory:
-    """What ``sessions`` stored sessions take, per session."""
-
-    sessions: int
-    redis_used_memory: float | None = None  # used_memory delta, less client buffers
-    redis_memory_usage: float | None = None  # MEMORY USAGE summed over the keys
-    redis_keys: float | None = None
-    redis_layout: str | None = None  # each kind of key (type/encoding) and its average size
-    table_bytes: float | None = None  # the session table and its indexes
-
-
-def measure_memory(engine, store, count, redis_client):
-    """Store ``count`` sessions in empty stores and return what they take per session."""
-    reset_stores(engine, redis_client)
-    used_before = used_memory(redis_client)
-    table_before = table_size(engine.db_alias) if engine.db_alias else None
-    store_sessions(engine, store, count)
-    memory = Memory(sessions=count)
-    if engine.uses_redis:
-        used_after = used_memory(redis_client)
-        keys = describe_keys(redis_client)
-        memory.redis_used_memory = (used_after - used_before) / count
-        memory.redis_memory_usage = sum(size for _, size in keys) / count
-        memory.redis_keys = len(keys) / count
-        memory.redis_layout = layout(keys)
-    if engine.db_alias:
-        memory.table_bytes = (table_size(engine.db_alias) - table_before) / count
-    reset_stores(engine, redis_client)
-    return memory
-
-
-def used_memory(redis_client):
-    """Return the bytes Redis has allocated, less its clients' buffers (which come and go)."""
-    stats = redis_client.memory_stats()
-    return stats["total.allocated"] - stats["clients.normal"]
-
-
-def store_sessions(engine, store, count):
-    """
-    Create ``count`` sessions; nothing here is timed.
-
-    Each create runs the engine's own code and stores what it always stores;
-    for a database engine, one transaction around the lot saves a commit per
-    session.
-    """
-    with transaction.atomic(using=engine.db_alias) if engine.db_alias else nullcontext():
-        for user_id in range(1, count + 1):
-            workload.create(store, user_id)
-
-
-def reset_stores(engine, redis_client):
-    """Empty Redis and the engine's session table."""
-    redis_client.flushall()
-    if engine.db_alias:
-        connection = connections[engine.db_alias]
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                cursor.execute("DELETE FROM django_session")
-                cursor.execute("VACUUM")
-            else:
-                cursor.execute("TRUNCATE django_session")
-
-
-def describe_keys(redis_client):
-    """Return (kind, MEMORY USAGE) of every key, kind being 'type/encoding'."""
-    keys = list(redis_client.scan_iter(count=1000))
-    pipe = redis_client.pipeline(transaction=False)
-    for key in keys:
-        pipe.type(key)
-        pipe.object("encoding", key)
-        pipe.memory_usage(key, samples=0)
-    replies = iter(pipe.execute())
-    triples = zip(replies, replies, replies)
-    return [(f"{text(kind)}/{text(encoding)}", size) for kind, encoding, size in triples]
-
-
-def text(value):
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def layout(keys):
-    """Return each kind of key with its average size, largest first, as text."""
-    sizes = {}
-    for kind, size in keys:
-        sizes.setdefault(kind, []).append(size)
-    ranked = sorted(sizes.items(), key=lambda item: -statistics.mean(item[1]))
-    return ", ".join(f"{kind} {statistics.mean(found):,.0f} B" for kind, found in ranked)
-
-
-def table_size(alias):
-    """Return the bytes the session table and its indexes occupy in database ``alias``."""
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA page_size")
-            page_size = cursor.fetchone()[0]
-            cursor.execute("PRAGMA page_count")
-            pages = cursor.fetchone()[0]
-            cursor.execute("PRAGMA freelist_count")
-            return (pages - cursor.fetchone()[0]) * page_size
-        cursor.execute("SELECT pg_total_relation_size('django_session')")
-        return cursor.fetchone()[0]
 
 
 @dataclasses.dataclass

@@ -4,7 +4,8 @@ Benchmark sessiondemo's Redis session engine against Django's built-in engines.
 
 Starts a private redis-server and temporary databases, measures every engine
 the same way, prints the report as markdown and writes it to
-docs/benchmarks.md. ``make bench`` runs it; ``--help`` lists the knobs.
+docs/benchmarks.md, with its charts and this run's goal figures in docs/bench/.
+``make bench`` runs it; ``--help`` lists the knobs.
 """
 
 import argparse
@@ -22,18 +23,24 @@ import django  # noqa: E402
 from bench import environment  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "benchmarks.md"
+ASSETS = "bench"  # beside the report: charts and last.json
+HISTORY = "last.json"
 
 # (flag, default, help): every knob is a count.
 OPTIONS = [
     ("--sessions", 2000, "timed operations of each kind per Redis engine"),
     ("--db-sessions", 500, "timed operations of each kind per engine that writes to a database"),
+    ("--web-requests", 2000, "timed GETs of each kind per engine through the site"),
+    ("--web-logins", 300, "timed logins per engine through the site"),
     ("--memory-sessions", 10_000, "sessions stored for the memory figures, per Redis engine"),
     ("--db-memory-sessions", 2000, "the same, per engine that writes to a database"),
     ("--threads", 8, "concurrent writers in the lost-update test"),
     ("--rounds", 50, "rounds per lost-update repetition"),
     ("--repeats", 5, "lost-update repetitions"),
+    ("--profile-ops", 2000, "loads and updates of ours profiled"),
     ("--prune-users", 10_000, "users, with 10 index entries each, for clearsessions"),
-    ("--prune-repeats", 3, "clearsessions repetitions (the median is reported)"),
+    ("--prune-repeats", 3, "clearsessions repetitions at the full size (the median is reported)"),
+    ("--unrelated-keys", 5_000_000, "unrelated keys beside the indexes, for clearsessions"),
 ]
 
 
@@ -43,7 +50,9 @@ def parse_args():
     for flag, default, help_text in OPTIONS:
         parser.add_argument(flag, type=int, default=default, help=f"{help_text} ({default})")
     parser.add_argument(
-        "--output", default=str(OUTPUT), help="where to write the report, '-' for nowhere"
+        "--output",
+        default=str(OUTPUT),
+        help="where to write the report ('-' for nowhere: no charts, no last.json either)",
     )
     return parser.parse_args()
 
@@ -53,38 +62,43 @@ def progress(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def migrate(aliases):
-    """Create the session table in each database."""
+def migrate(with_postgres):
+    """Create the site's tables in SQLite, and the session table in PostgreSQL too."""
     from django.core.management import call_command
 
-    for alias in aliases:
-        call_command("migrate", "sessions", database=alias, verbosity=0)
+    call_command("migrate", database="default", verbosity=0)
+    if with_postgres:
+        call_command("migrate", "sessions", database="postgres", verbosity=0)
 
 
-def measure_engine(engine, speed, redis_client, args):
-    """Measure one engine's memory and lost updates; return its EngineResult with ``speed``."""
-    from bench.measure import measure_lost_updates, measure_memory, reset_stores
-    from bench.report import EngineResult
+def measure_engine(engine, result, redis_client, args, configs):
+    """Add one engine's memory (on Redis's default configuration too, if asked) and lost updates."""
+    from bench.measure import measure_lost_updates
+    from bench.memory import measure_memory, reset_stores
 
     started = time.perf_counter()
     with engine.active() as store:
-        memory = None
         if engine.speed:
             count = args.db_memory_sessions if engine.db_alias else args.memory_sessions
-            memory = measure_memory(engine, store, count, redis_client)
-        lost = measure_lost_updates(store, args.threads, args.rounds, args.repeats)
+            result.memory = measure_memory(engine, store, count, redis_client)
+            if engine.default_config:
+                with environment.redis_config(redis_client, configs["default"]):
+                    result.memory_default = measure_memory(engine, store, count, redis_client)
+        result.lost = measure_lost_updates(store, args.threads, args.rounds, args.repeats)
         reset_stores(engine, redis_client)
     progress(f"  {engine.label.strip('*')}: {time.perf_counter() - started:.1f} s")
-    return EngineResult(engine, speed, memory, lost)
 
 
-def measure_all(redis_client, with_postgres, args):
-    """Measure every engine, then clearsessions for ours; return both."""
+def measure_all(redis_client, with_postgres, args, configs):
+    """Measure every engine, then profile ours and time its clearsessions; return all three."""
     # Imported here, once the settings can be read: they name the private
     # Redis and the temporary databases, which exist only from now on.
+    from bench.endtoend import measure_web
     from bench.engines import engines
     from bench.measure import measure_speed
+    from bench.profiling import profile_engine
     from bench.prune import measure_clearsessions
+    from bench.report import EngineResult
 
     found = engines(with_postgres)
     timed = [engine for engine in found if engine.speed]
@@ -92,34 +106,66 @@ def measure_all(redis_client, with_postgres, args):
     started = time.perf_counter()
     speeds = measure_speed(timed, counts, redis_client)
     progress(f"  speed, engines taking turns: {time.perf_counter() - started:.1f} s")
-    results = [measure_engine(engine, speeds.get(engine), redis_client, args) for engine in found]
-    ours = next(r.engine for r in results if r.engine.is_ours)
+    results = {engine: EngineResult(engine, speeds.get(engine), None, None) for engine in found}
+
     started = time.perf_counter()
+    sites = [engine for engine in timed if engine.uses_redis and not engine.db_alias]
+    progress("  through the site, engines taking turns:")
+    webs, failures = measure_web(sites, args.web_requests, args.web_logins, redis_client, progress)
+    for engine in sites:
+        results[engine].web, results[engine].login_failure = webs[engine], failures[engine]
+    redis_client.flushall()
+    progress(f"  through the site: {time.perf_counter() - started:.1f} s")
+
+    for engine, result in results.items():
+        measure_engine(engine, result, redis_client, args, configs)
+
+    ours = next(engine for engine in found if engine.is_ours)
     with ours.active() as store:
-        prunes = measure_clearsessions(store, redis_client, args.prune_users, args.prune_repeats)
-    progress(f"  clearsessions: {time.perf_counter() - started:.1f} s")
-    return results, prunes
+        started = time.perf_counter()
+        profiles = profile_engine(store, args.profile_ops)
+        progress(f"  profile: {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        progress("  clearsessions:")
+        prunes = measure_clearsessions(
+            store, redis_client, args.prune_users, args.prune_repeats, args.unrelated_keys, progress
+        )
+        progress(f"  clearsessions: {time.perf_counter() - started:.1f} s")
+    return list(results.values()), profiles, prunes
 
 
 def main():
     args = parse_args()
     started = time.perf_counter()
+    output = None if args.output == "-" else Path(args.output)
+    assets = (output.parent if output else OUTPUT.parent) / ASSETS
+    configs = {"recommended": environment.recommended_config()}
+    configs["default"] = environment.default_config(configs["recommended"])
     with environment.workspace() as (server, postgres):
         django.setup()
-        from bench import measure, report
+        from bench import charts, endtoend, goals, history, measure, report
 
-        migrate(["default", "postgres"] if postgres.url else ["default"])
+        migrate(with_postgres=bool(postgres.url))
         redis_client = server.client()
         facts = environment.machine(redis_client, postgres)
         progress(f"Redis on {server.url}; PostgreSQL: {postgres.note}")
-        results, prunes = measure_all(redis_client, bool(postgres.url), args)
+        results, profiles, prunes = measure_all(redis_client, bool(postgres.url), args, configs)
         redis_client.close()
-    settings = vars(args) | {"warm_up": measure.WARM_UP}
-    markdown = report.render(facts, settings, results, prunes)
+    settings = vars(args) | {
+        "warm_up": measure.WARM_UP,
+        "web_warm_up": endtoend.WARM_UP,
+        "default_config": configs["default"],
+    }
+    found_goals = goals.evaluate(results, prunes)
+    previous = history.load(assets / HISTORY)
+    written = charts.write_all(assets, results, prunes) if output else {}
+    run = report.Run(facts, settings, results, prunes, profiles, found_goals, previous, written)
+    markdown = report.render(run)
     print(markdown)
-    if args.output != "-":
-        Path(args.output).write_text(markdown)
-        progress(f"wrote {args.output}")
+    if output:
+        output.write_text(markdown)
+        history.save(assets / HISTORY, facts, found_goals)
+        progress(f"wrote {output}, and {', '.join(written.values())} and {HISTORY} in {assets}")
     progress(f"done in {time.perf_counter() - started:.0f} s")
 
 

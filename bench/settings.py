@@ -1,29 +1,49 @@
 """
-Settings for the session benchmark (``bench/run.py``), standalone from the site's.
+Settings for the session benchmark (``bench/run.py``): the site's own, with the stores swapped.
+
+Everything the site configures (apps, middleware, authentication, logging,
+the session cookie) comes from ``sessiondemo.settings.base``, so that the
+end-to-end requests (bench/web.py) pass through the site's real stack. What
+differs is listed below: the caches and databases the run creates, one
+setting per engine switched with ``override_settings(SESSION_ENGINE=...,
+SESSION_CACHE_ALIAS=...)`` and ``bench.routing.SessionRouter``, a cheap
+password hasher, and logs written to /dev/null instead of the console.
 
 ``run.py`` starts a private redis-server and creates the databases first, then
 passes their locations in BENCH_REDIS_URL, BENCH_SQLITE_PATH and (when
-PostgreSQL answers) BENCH_POSTGRES_URL. The engine under test is switched with
-``override_settings(SESSION_ENGINE=..., SESSION_CACHE_ALIAS=...)`` and
-``bench.routing.SessionRouter``.
+PostgreSQL answers) BENCH_POSTGRES_URL.
 """
 
+import copy
 import os
 
 import dj_database_url
 
-from sessiondemo.testing.probes import CountingConnection
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-" + "b3nch" * 8)
 
-SECRET_KEY = "bench-secret-key-not-for-production-" + "b3nch" * 8
+from sessiondemo.settings.base import *  # noqa: E402, F403
+from sessiondemo.settings.base import INSTALLED_APPS, LOGGING  # noqa: E402
+from sessiondemo.testing.probes import CountingConnection  # noqa: E402
+
 DEBUG = False
-USE_TZ = True
-TIME_ZONE = "UTC"
+# The Host the benchmark's requests name; they are HTTPS (wsgi.url_scheme), as in production.
+ALLOWED_HOSTS = ["localhost"]
+ROOT_URLCONF = "bench.urls"
+# For the engines that store sessions in a database.
+INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.sessions"]
+# A login checks a password; the site's PBKDF2 would take most of a second
+# each time, and costs the same with every engine.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-INSTALLED_APPS = [
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-]
+# The site's logging, formatted as on the console, written nowhere: each
+# session event our engine logs still costs what it costs in production.
+LOGGING = copy.deepcopy(LOGGING)
+LOGGING["handlers"]["console"] = {
+    "class": "logging.FileHandler",
+    "filename": os.devnull,
+    "formatter": "plain",
+    "filters": ["escape_controls"],
+}
 
 # Until run.py sets it, a port where nothing listens: never a developer's Redis.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:9/0")
@@ -68,11 +88,13 @@ CACHES = {
 # No store waits for the disk on a write, as Redis here runs without
 # persistence: SQLite in WAL mode with synchronous=NORMAL (IMMEDIATE
 # transactions, as Django advises for concurrent writers, and a timeout that
-# lets eight of them queue), PostgreSQL with synchronous_commit=off.
+# lets eight of them queue), PostgreSQL with synchronous_commit=off. The
+# site's users live in SQLite too, kept open between requests as the site does.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("BENCH_SQLITE_PATH", ":memory:"),
+        "CONN_MAX_AGE": 60,
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
@@ -87,5 +109,3 @@ DATABASE_ROUTERS = ["bench.routing.SessionRouter"]
 
 SESSION_ENGINE = "sessiondemo.sessions.backend"
 SESSION_CACHE_ALIAS = "sessiondemo"
-SESSION_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
-SESSION_COOKIE_AGE = 12 * 60 * 60
