@@ -10,8 +10,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.web import (
+    index_entries,
     CHROME_WINDOWS,
     FIREFOX_LINUX,
     browser,
@@ -92,7 +93,7 @@ def test_the_button_signs_the_user_out_everywhere_and_logs_it(admin_client, user
     assert response.status_code == 302
     assert response["Location"] == change_url(user)
     assert not any(session_exists(redis, session_id) for session_id in ids)
-    assert redis.exists(user_index_key(user.pk)) == 0
+    assert index_entries(redis, user.pk) == {}
     assert not any(is_logged_in(c) for c in clients)
     entry = LogEntry.objects.get(object_id=str(user.pk))
     assert entry.action_flag == CHANGE
@@ -186,7 +187,7 @@ def test_the_bulk_action_signs_out_every_selected_user(admin_client, user, passw
 
     assert response.status_code == 302
     assert not any(is_logged_in(c) for c in [*signed_in[0], second_client])
-    assert redis.exists(user_index_key(user.pk), user_index_key(second.pk)) == 0
+    assert index_entries(redis, user.pk) == index_entries(redis, second.pk) == {}
     assert session_exists(redis, bystander_id)
     assert is_logged_in(bystander_client)
     messages = {

@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.web import (
+    index_entries,
     NEW_PASSWORD,
     browser,
     is_logged_in,
@@ -38,7 +39,7 @@ def assert_signed_out_at_once(redis, user, signed_in):
     clients, ids = signed_in
     # Gone from Redis and from the list before either browser comes back.
     assert not any(session_exists(redis, session_id) for session_id in ids)
-    assert redis.exists(user_index_key(user.pk)) == 0
+    assert index_entries(redis, user.pk) == {}
     assert not any(is_logged_in(client) for client in clients)
 
 

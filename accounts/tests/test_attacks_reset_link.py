@@ -11,9 +11,9 @@ from django.core import mail
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import user_index_key
 from sessiondemo.testing.tasks import wait_for_tasks
 from sessiondemo.testing.web import (
+    index_entries,
     NEW_PASSWORD,
     browser,
     is_logged_in,
@@ -90,7 +90,7 @@ def test_the_reset_works_in_one_browser_and_ends_every_old_session(user, passwor
     assert deleted["max-age"] == 0
     assert deleted["secure"] is True and deleted["httponly"] is True and deleted["samesite"] == "Lax"
     assert not any(session_exists(redis, session_id) for session_id in old)
-    assert redis.exists(user_index_key(user.pk)) == 0
+    assert index_entries(redis, user.pk) == {}
     assert not is_logged_in(laptop) and not is_logged_in(phone)
     log_in(browser(), user, NEW_PASSWORD)
 

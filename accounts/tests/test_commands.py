@@ -7,8 +7,10 @@ from django.core.management import CommandError, call_command
 
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions.index import NEW_ENTRY_MARGIN_MS
-from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.web import (
+    file_in_index,
+    index_entries,
     browser,
     file_long_ago,
     indexed,
@@ -49,7 +51,7 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
     redis.pexpireat(redis_key(alice_ids[0]), 1)
     redis.pexpire(redis_key(alice_ids[1]), 0)
     redis.pexpireat(redis_key(bob_id), 1)
-    assert redis.zcard(user_index_key(alice.pk)) == 3  # the entries outlive their sessions
+    assert len(index_entries(redis, alice.pk)) == 3  # the entries outlive their sessions
     file_long_ago(redis, alice)
     file_long_ago(redis, bob)
 
@@ -60,7 +62,7 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
         "removed 1 empty index(es).\n"
     )
     assert indexed(redis, alice) == {session_name(alice_ids[2])}
-    assert redis.exists(user_index_key(bob.pk)) == 0
+    assert index_entries(redis, bob.pk) == {}
     # The live session is untouched.
     assert is_logged_in(alice_clients[2])
     assert redis.exists(redis_key(alice_ids[2])) == 1
@@ -69,7 +71,7 @@ def test_clearsessions_prunes_index_entries_of_expired_sessions(alice, bob, pass
 def test_clearsessions_prunes_entries_past_the_horizon(alice, password, redis, settings):
     ids = [log_in(browser(), alice, password) for _ in range(2)]
     horizon_ms = settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 + NEW_ENTRY_MARGIN_MS
-    redis.zadd(user_index_key(alice.pk), {session_name(ids[0]): redis_ms(redis) - horizon_ms - 1})
+    file_in_index(redis, alice.pk, {session_name(ids[0]): redis_ms(redis) - horizon_ms - 1})
 
     out = run("clearsessions", verbosity=1)
 
@@ -108,7 +110,7 @@ def test_clearsessions_is_quiet_at_verbosity_zero(alice, password, redis):
     file_long_ago(redis, alice)
 
     assert run("clearsessions", verbosity=0) == ""
-    assert redis.exists(user_index_key(alice.pk)) == 0
+    assert index_entries(redis, alice.pk) == {}
 
 
 def test_clearsessions_leaves_live_sessions_and_other_keys_alone(alice, password, redis):
@@ -135,7 +137,7 @@ def test_clearsessions_walks_many_users(password, redis):
 
     assert "scanned 12 user index(es), pruned 12 entr(y/ies)" in out
     assert "removed 12 empty index(es)" in out
-    assert list(redis.scan_iter(match="sd:u:*")) == []
+    assert list(redis.scan_iter(match="sd:i:*")) == []
 
 
 # endsessions
@@ -151,7 +153,7 @@ def test_endsessions_ends_every_session_of_the_named_user(alice, bob, password, 
 
     assert out == "Ended 2 sessions.\n"
     assert not any(redis.exists(redis_key(i)) for i in alice_ids)
-    assert redis.exists(user_index_key(alice.pk)) == 0
+    assert index_entries(redis, alice.pk) == {}
     assert not any(is_logged_in(c) for c in alice_clients)
     assert redis.exists(redis_key(bob_id)) == 1
     assert is_logged_in(bob_client)
@@ -189,7 +191,7 @@ def test_endsessions_all_ends_every_session(alice, bob, password, redis):
     assert out == "Ended 3 sessions.\n"
     assert not any(is_logged_in(c) for c in clients)
     assert list(redis.scan_iter(match="sd:s:*")) == []
-    assert list(redis.scan_iter(match="sd:u:*")) == []
+    assert list(redis.scan_iter(match="sd:i:*")) == []
     assert redis.get("unrelated") == b"value"
 
 

@@ -8,9 +8,8 @@ from django.core import mail
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions.keys import user_index_key
 from sessiondemo.testing.tasks import wait_for_tasks
-from sessiondemo.testing.web import NEW_PASSWORD, browser, is_logged_in, log_in, session_exists
+from sessiondemo.testing.web import NEW_PASSWORD, browser, index_entries, is_logged_in, log_in, session_exists
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +58,7 @@ def test_a_completed_reset_signs_the_account_out_everywhere(user, password, redi
     assert response.status_code == 302
     assert response["Location"] == "/accounts/reset/done/"
     assert not any(session_exists(redis, session_id) for session_id in ids)
-    assert redis.exists(user_index_key(user.pk)) == 0
+    assert index_entries(redis, user.pk) == {}
     assert not is_logged_in(laptop)
     assert not is_logged_in(phone)
     done = elsewhere.get(response["Location"], secure=True)
@@ -96,7 +95,7 @@ def test_a_reset_done_in_a_browser_signed_in_to_the_account_signs_it_out_too(use
     assert response["Location"] == "/accounts/reset/done/"
     assert response.cookies[COOKIE].value == ""  # the browser is told to forget it
     assert not session_exists(redis, laptop_id)
-    assert redis.exists(user_index_key(user.pk)) == 0
+    assert index_entries(redis, user.pk) == {}
     assert not is_logged_in(laptop)
     assert not is_logged_in(phone)
     assert laptop.get("/accounts/reset/done/", secure=True).status_code == 200

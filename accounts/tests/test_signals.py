@@ -9,8 +9,7 @@ from django.contrib.auth import SESSION_KEY
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import user_index_key
-from sessiondemo.testing.web import browser, is_logged_in, log_in, session_exists
+from sessiondemo.testing.web import browser, index_entries, is_logged_in, log_in, session_exists
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +32,7 @@ def bystander(password):
 def assert_signed_out(redis, user_pk, signed_in):
     clients, ids = signed_in
     assert not any(session_exists(redis, session_id) for session_id in ids)
-    assert redis.exists(user_index_key(user_pk)) == 0
+    assert index_entries(redis, user_pk) == {}
     assert not any(is_logged_in(c) for c in clients)
 
 
@@ -214,4 +213,4 @@ def test_a_login_racing_a_deactivation_is_ended_when_it_commits(
         assert session_exists(redis, racing)
 
     assert not session_exists(redis, racing)
-    assert redis.exists(user_index_key(user.pk)) == 0
+    assert index_entries(redis, user.pk) == {}

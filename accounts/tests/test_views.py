@@ -6,8 +6,9 @@ from django.test import Client
 from accounts.models import User
 from profiles.models import Profile
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.web import (
+    index_entries,
     NEW_PASSWORD,
     change_password,
     file_long_ago,
@@ -78,7 +79,7 @@ def test_password_change_keeps_this_session_under_a_new_id_and_ends_the_others(u
     assert not session_exists(redis, phone_id)
     # The old id's entry waits for a reader to find it gone; it lists nothing.
     assert [info.name for info in SessionStore.user_sessions(user.pk)] == [session_name(new_here)]
-    assert session_name(laptop_id).encode() not in redis.zrange(user_index_key(user.pk), 0, -1)
+    assert session_name(laptop_id) not in index_entries(redis, user.pk)
     assert here.get("/profile/", secure=True).status_code == 200
     assert laptop.get("/profile/", secure=True).status_code == 302
     assert phone.get("/profile/", secure=True).status_code == 302
@@ -139,7 +140,7 @@ def test_clearsessions_prunes_the_index_of_ended_sessions(user, password, redis,
 
     call_command("clearsessions", verbosity=1)
 
-    assert redis.zrange(user_index_key(user.pk), 0, -1) == [session_name(kept).encode()]
+    assert list(index_entries(redis, user.pk)) == [session_name(kept)]
     assert "pruned 1 " in capsys.readouterr().out
     call_command("clearsessions", verbosity=1)
     assert "pruned 0 " in capsys.readouterr().out

@@ -326,7 +326,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         calls = [write]
         limit = conf.max_sessions_per_user()
         if filed_under is not None:
-            calls.append(index.add_call(filed_under, name, limit=limit))
+            calls += index.add_calls(filed_under, name, limit=limit)
         calls += self._take_pending_calls()
         with store_errors():
             client = get_client()

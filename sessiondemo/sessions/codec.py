@@ -46,6 +46,7 @@ TIMES = struct.Struct(">6s6s6s")
 # The times as two integers each (struct has no 6-byte one): high 16 bits, low 32.
 FIXED = struct.Struct(">1s8sHIHIHIIIB")
 TAGGED_FROM = 27  # the version and what follows it
+OWNER_AT = FIXED.size  # a session's owner: its length, then itself (a stub's comes earlier)
 COMPRESSED = 1
 
 # What many sessions say: Django's auth keys and backend, this engine's own

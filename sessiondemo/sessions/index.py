@@ -1,12 +1,15 @@
 """
-The per-user session index: one sorted set per user, ``<prefix>u:<user id>``.
+The per-user session index: a field per user in hashes that each hold the
+indexes of up to keys.USERS_PER_BUCKET users (``<prefix>i:<bucket>``, see
+keys.user_index_key()), listed in the set ``<prefix>i`` for clearsessions.
 
-Members are session names (keys.session_name()), scored by when each was
-filed, by Redis's clock in epoch milliseconds. A session is filed when it is
-created or moves to a new id; entries past the horizon (the absolute age
-limit plus a margin, after which no session filed then can be alive) are
-dropped whenever an index is written or read, and the index key expires that
-long after its newest entry.
+A user's field is a string of 32-byte entries, oldest first: a session name
+(keys.session_name()) and when it was filed, by Redis's clock in epoch
+milliseconds (scripts.INDEX). A session is filed when it is created or moves
+to a new id; entries past the horizon (the absolute age limit plus a margin,
+after which no session filed then can be alive) are dropped whenever the
+index is written or read, and a bucket expires that long after its newest
+entry.
 
 The index is never updated atomically with a session: they live on different
 Redis Cluster slots, and on a cluster the two writes of one save travel
@@ -25,13 +28,22 @@ import dataclasses
 from datetime import UTC, datetime
 
 from . import codec, conf, scripts
-from .keys import moved_record_key, session_handle, session_redis_key, user_index_key
+from .keys import (
+    NAME_LENGTH,
+    index_buckets_key,
+    moved_record_key,
+    session_handle,
+    session_redis_key,
+    user_index_key,
+)
 
 SCAN_BATCH = 500
 # How many moves in a row an ending follows (a renewal, then a password change, ...).
 MAX_HOPS = 3
 # Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
 NEW_ENTRY_MARGIN_MS = 60_000
+# A name and its filing time (6 bytes), in a user's index field.
+ENTRY_BYTES = NAME_LENGTH + 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,18 +63,24 @@ def horizon_ms():
     return conf.absolute_age_ms() + NEW_ENTRY_MARGIN_MS
 
 
-def add_call(user_id, name, *, limit):
-    """Return the call that files ``name`` under ``user_id``; it answers 1 past ``limit``."""
-    return scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], [limit, horizon_ms(), name])
+def add_calls(user_id, name, *, limit):
+    """Return the calls that file ``name`` under ``user_id``; the first answers 1 past ``limit``."""
+    return [
+        scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], [str(user_id), limit, horizon_ms(), name]),
+        # On a cluster the set lives on another node: separate commands. Like
+        # the buckets, it expires a horizon after the newest entry.
+        scripts.Command(("SADD", index_buckets_key(), user_index_key(user_id))),
+        scripts.Command(("PEXPIRE", index_buckets_key(), horizon_ms())),
+    ]
 
 
 def remove_call(user_id, names):
     """Return the call that drops ``names`` from ``user_id``'s index (sessions known ended)."""
-    return scripts.Command(("ZREM", user_index_key(user_id), *names))
+    return scripts.Eval(scripts.INDEX_REMOVE, [user_index_key(user_id)], [str(user_id), *names])
 
 
-def _read_call(key):
-    return scripts.Eval(scripts.INDEX_READ, [key], [horizon_ms()])
+def _read_call(user_id):
+    return scripts.Eval(scripts.INDEX_READ, [user_index_key(user_id)], [str(user_id), horizon_ms()])
 
 
 def _entries(reply):
@@ -73,8 +91,8 @@ def _entries(reply):
     return now, entries, [name.decode() for name in names]
 
 
-def _read(client, key):
-    now, entries, _ = _entries(scripts.execute(client, [_read_call(key)])[0])
+def _read(client, user_id):
+    now, entries, _ = _entries(scripts.execute(client, [_read_call(user_id)])[0])
     return now, entries
 
 
@@ -90,11 +108,10 @@ class _Found:
 
 def _infos(client, names):
     """Return what each of ``names``' keys holds (_Found), in one round trip."""
-    pipe = client.pipeline(transaction=False)
+    calls = []
     for name in names:
-        pipe.get(session_redis_key(name))
-        pipe.pttl(session_redis_key(name))
-    replies = pipe.execute()
+        calls += [scripts.Command(("GET", session_redis_key(name))), scripts.Command(("PTTL", session_redis_key(name)))]
+    replies = scripts.execute(client, calls) if calls else []
     found = []
     for raw, ttl in zip(replies[::2], replies[1::2]):
         kind, owner, _ = codec.header(raw) if raw else (None, "", 0)
@@ -112,19 +129,20 @@ def _prunable(info, user_id):
     return info.kind is None or (info.kind == codec.SESSION and info.owner != str(user_id))
 
 
-def _prune_call(key, now, entries, infos, user_id):
+def _prune_call(user_id, now, entries, infos):
     """Return the call that drops entries of ended sessions old enough to be sure, or None."""
     args = []
-    for (name, score), info in zip(entries, infos):
-        if _prunable(info, user_id) and score < now - NEW_ENTRY_MARGIN_MS:
-            args += [name, score]
-    return scripts.Eval(scripts.INDEX_PRUNE, [key], args) if args else None
+    for (name, filed), info in zip(entries, infos):
+        if _prunable(info, user_id) and filed < now - NEW_ENTRY_MARGIN_MS:
+            args += [name, filed]
+    if not args:
+        return None
+    return scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [str(user_id), *args])
 
 
 def sessions_of(client, user_id):
     """Return ``user_id``'s live sessions in two round trips, and a third to prune ended ones."""
-    key = user_index_key(user_id)
-    now, entries = _read(client, key)
+    now, entries = _read(client, user_id)
     if not entries:
         return []
     infos = _infos(client, [name for name, _ in entries])
@@ -146,7 +164,7 @@ def sessions_of(client, user_id):
                 user_agent=value.user_agent,
             )
         )
-    prune = _prune_call(key, now, entries, infos, user_id)
+    prune = _prune_call(user_id, now, entries, infos)
     if prune is not None:
         scripts.execute(client, [prune])
     return sessions
@@ -177,7 +195,7 @@ def find_name(client, user_id, handle):
 
 def user_names(client, user_id):
     """Return every name in ``user_id``'s index: live sessions and entries not yet pruned."""
-    return [name for name, _ in _read(client, user_index_key(user_id))[1]]
+    return [name for name, _ in _read(client, user_id)[1]]
 
 
 def end_sessions(client, user_id, names):
@@ -230,13 +248,12 @@ def _delete_owned(client, owner, names):
 
 def evict_oldest(client, user_id, *, limit, keep):
     """End ``user_id``'s oldest live sessions beyond ``limit``, never ``keep``; return them."""
-    key = user_index_key(user_id)
-    now, entries = _read(client, key)  # oldest first
+    now, entries = _read(client, user_id)  # oldest first
     infos = _infos(client, [name for name, _ in entries])
     live = [name for (name, _), info in zip(entries, infos) if _belongs(info, user_id)]
     excess = len(live) - limit
     victims = [name for name in live if name != keep][: max(excess, 0)]
-    prune = _prune_call(key, now, entries, infos, user_id)
+    prune = _prune_call(user_id, now, entries, infos)
     if prune is not None:
         scripts.execute(client, [prune])
     return end_sessions(client, user_id, victims)
@@ -263,8 +280,9 @@ def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):
             ended += 1
             if on_ended is not None:
                 on_ended(owner or None, _name_of_key(key.decode()))
-    for batch in _scan_batches(client, f"{conf.key_prefix()}u:*", batch_size):
+    for batch in _scan_batches(client, f"{conf.key_prefix()}i:*", batch_size):
         client.unlink(*batch)
+    client.unlink(index_buckets_key())
     return ended
 
 
@@ -304,42 +322,98 @@ def prune_all(client, batch_size=SCAN_BATCH, on_pruned=None):
     """
     Prune every user index of entries whose session has ended.
 
-    Walks the index keys with SCAN in batches of about ``batch_size``, so
-    memory stays bounded however many users there are. Safe to run while the
-    site serves traffic and alongside another run: each step is idempotent
-    and drops only entries of sessions known gone (see the module docstring).
-    Call ``on_pruned(user_id, name)`` for each entry pruned.
+    Walks the set of buckets (not the keyspace: unrelated keys cost nothing)
+    about ``batch_size`` buckets at a time, so memory stays bounded however
+    many users there are. Safe to run while the site serves traffic and
+    alongside another run: each step is idempotent and drops only entries of
+    sessions known gone (see the module docstring). Call ``on_pruned(user_id,
+    name)`` for each entry pruned.
     """
     report = PruneReport()
-    pattern = f"{conf.key_prefix()}u:*"
-    for batch in _scan_batches(client, pattern, batch_size, _type="zset"):
-        _prune_batch(client, [key.decode() for key in batch], report, on_pruned)
+    for buckets in _bucket_batches(client, batch_size):
+        _prune_buckets(client, buckets, report, on_pruned)
     return report
 
 
-def _prune_batch(client, keys, report, on_pruned):
-    reads = scripts.execute(client, [_read_call(key) for key in keys])
-    indexes = {key: _entries(reply) for key, reply in zip(keys, reads)}
-    names = [name for _, entries, _ in indexes.values() for name, _ in entries]
-    infos = iter(_infos(client, names) if names else [])
-    prunes, pruned = [], {}
-    for key, (now, entries, dropped) in indexes.items():
-        user_id = key.removeprefix(f"{conf.key_prefix()}u:")
-        entry_infos = [next(infos) for _ in entries]
-        call = _prune_call(key, now, entries, entry_infos, user_id)
-        pruned[key] = dropped + (call.args[::2] if call is not None else [])
-        if call is not None:
-            prunes.append(call)
-        live = sum(_belongs(info, user_id) for info in entry_infos)
-        if live == 0 and len(pruned[key]) == len(entries) + len(dropped):
-            report.indexes_removed += 1
+def _bucket_batches(client, batch_size):
+    batch = []
+    for bucket in client.sscan_iter(index_buckets_key(), count=batch_size):
+        batch.append(bucket.decode())
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _prune_buckets(client, buckets, report, on_pruned):
+    replies = scripts.execute(
+        client, [scripts.Command(("TIME",)), *(scripts.Command(("HGETALL", bucket)) for bucket in buckets)]
+    )
+    seconds, micros = replies[0]
+    now = int(seconds) * 1000 + int(micros) // 1000
+    horizon = horizon_ms()
+    indexes, gone = [], []
+    for bucket, fields in zip(buckets, replies[1:]):
+        pairs = fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2])
+        pairs = list(pairs)
+        if not pairs:
+            gone.append(bucket)
+        for user_id, packed in pairs:
+            indexes.append((user_id.decode(), _unpacked(packed)))
+    report.indexes_scanned += len(indexes)
+    # Entries past the horizon go unread; those filed long enough ago go if their session has.
+    checked = [
+        (user_id, name)
+        for user_id, entries in indexes
+        for name, filed in entries
+        if now - horizon <= filed < now - NEW_ENTRY_MARGIN_MS
+    ]
+    owners = _owners(client, checked)
+    prunes, pruned = [], []
+    for user_id, entries in indexes:
+        doomed = [
+            (name, filed)
+            for name, filed in entries
+            if filed < now - horizon or (filed < now - NEW_ENTRY_MARGIN_MS and _prunable(owners[user_id, name], user_id))
+        ]
+        if doomed:
+            args = [value for entry in doomed for value in entry]
+            prunes.append(scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [user_id, *args]))
+            pruned += [(user_id, name) for name, _ in doomed]
+            report.indexes_removed += len(doomed) == len(entries)
     if prunes:
         scripts.execute(client, prunes)
-    for key, names in pruned.items():
-        report.entries_pruned += len(names)
-        if on_pruned is not None:
-            user_id = key.removeprefix(f"{conf.key_prefix()}u:")
-            for name in names:
-                on_pruned(user_id, name)
-    report.indexes_scanned += len(keys)
+    if gone:
+        scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
+    report.entries_pruned += len(pruned)
+    if on_pruned is not None:
+        for user_id, name in pruned:
+            on_pruned(user_id, name)
 
+
+def _unpacked(packed):
+    """Return the (name, filing time) entries of a user's index field (scripts.INDEX)."""
+    return [
+        (packed[at : at + NAME_LENGTH].decode(), int.from_bytes(packed[at + NAME_LENGTH : at + ENTRY_BYTES], "big"))
+        for at in range(0, len(packed) - ENTRY_BYTES + 1, ENTRY_BYTES)
+    ]
+
+
+def _owners(client, checked):
+    """Return, for each (user id, name), what its key holds (_Found without value), reading its head only."""
+    calls = [
+        # Enough of the value for its kind and an owner as long as the user's id (codec.header()).
+        scripts.Command(("GETRANGE", session_redis_key(name), 0, codec.OWNER_AT + len(user_id)))
+        for user_id, name in checked
+    ]
+    found = {}
+    for (user_id, name), head in zip(checked, _in_batches(client, calls)):
+        kind, owner, _ = codec.header(head) if head else (None, "", 0)
+        found[user_id, name] = _Found(kind, owner, None, 0)
+    return found
+
+
+def _in_batches(client, calls, size=10_000):
+    for first in range(0, len(calls), size):
+        yield from scripts.execute(client, calls[first : first + size])

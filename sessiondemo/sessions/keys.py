@@ -45,6 +45,9 @@ SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
 # base64url, a 128-bit digest.
 NAME_LENGTH = 26
 TAG_BYTES = 8
+# Users whose indexes share one Redis hash; Redis keeps a hash of up to 128
+# fields compact (a listpack) by default.
+USERS_PER_BUCKET = 128
 
 
 # Two base-36 digits at a time, least significant first: index n holds the
@@ -146,7 +149,28 @@ def moved_record_key(name):
 
 
 def user_index_key(user_id):
-    return f"{key_prefix()}u:{user_id}"
+    """
+    Return the key of the hash that holds ``user_id``'s index, and those of up to USERS_PER_BUCKET others.
+
+    Users share keys because a key of its own costs a user about 160 bytes,
+    more than the session itself; a field in a small hash costs a few. An
+    integer id shares with its neighbours (ids 0-127, 128-255, ...); any other
+    id with those of the same 16-bit hash.
+    """
+    return f"{key_prefix()}i:{index_bucket(user_id)}"
+
+
+def index_bucket(user_id):
+    """Return the name of the bucket that holds ``user_id``'s index (see user_index_key())."""
+    text = str(user_id)
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return str(int(text) // USERS_PER_BUCKET)
+    return "h" + hashlib.blake2b(text.encode(), digest_size=2).hexdigest()
+
+
+def index_buckets_key():
+    """Return the key of the set of every bucket an index was filed in (clearsessions walks it)."""
+    return f"{key_prefix()}i"
 
 
 def session_handle(name):

@@ -24,15 +24,22 @@ from .connection import is_cluster, run_packed
 
 # Redis's clock, in epoch milliseconds: every time the engine stores or
 # judges (login, the absolute timeout) is Redis's, so that app servers whose
-# clocks disagree cannot stretch a timeout. Then helpers that read a session's
-# string (codec.py has the layout): its times, its owner, the id it replaced.
+# clocks disagree cannot stretch a timeout.
 NOW = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local function ms(n) return string.format('%.0f', n) end
 -- A TTL for SET, which refuses 0: a session already past its expiry lives 1 ms.
 local function px(n) return ms(math.max(n, 1)) end
+"""
+
+# Readers of a session's string (codec.py has the layout): its times, its
+# owner, the id it replaced, the name an id in its grace period leads to.
+# Each script defines only those it calls: Redis runs the whole text every time.
+TIMES = """
 local function times(value) return struct.unpack('>I6I6', value, 10) end
+"""
+OWNER = """
 local function owner(value)
   if string.sub(value, 1, 1) == 't' then
     local length = string.byte(value, 8)
@@ -41,6 +48,8 @@ local function owner(value)
   local length = string.byte(value, 37)
   return string.sub(value, 38, 37 + length)
 end
+"""
+PREVIOUS = """
 local function previous(value)
   local at = 38 + string.byte(value, 37)
   at = at + 1 + string.byte(value, at)
@@ -75,7 +84,7 @@ return {0}
 # its absolute timeout: then it ends now); {-2, stub} if its id has been
 # renewed meanwhile; {-3, current value} if it was written since the caller
 # loaded it (the caller merges its changes into that and tries again).
-SAVE = "#!lua" + NOW + """
+SAVE = "#!lua" + NOW + TIMES + OWNER + """
 local current = redis.call('GET', KEYS[1])
 if not current then return {-1} end
 local kind = string.sub(current, 1, 1)
@@ -113,7 +122,7 @@ return {1, owner(current)}
 # {-1} if a continued session is gone; {-2, stub} if the old id has been
 # renewed meanwhile; {-3, current value} if the session was written since the
 # caller loaded it (merge and retry).
-MOVE = "#!lua" + NOW + """
+MOVE = "#!lua" + NOW + TIMES + OWNER + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
 local limit = tonumber(ARGV[10])
 local current = redis.call('GET', KEYS[1])
@@ -152,7 +161,7 @@ return {1, who}
 # whoever it belongs to). Delete KEYS[1] if it is theirs. Returns {1 if
 # deleted else 0, the id it replaced or "", 1 if it was a session (0 for an id
 # in its grace period), the name the session moved to or ""}.
-DELETE_OWNED = "#!lua flags=allow-oom" + NOW + """
+DELETE_OWNED = "#!lua flags=allow-oom" + OWNER + PREVIOUS + """
 local current = redis.call('GET', KEYS[1])
 local moved = redis.call('GET', KEYS[2]) or ''
 if not current then return {0, '', 0, moved} end
@@ -164,48 +173,95 @@ if kind == 't' then return {1, '', 0, moved_to(current)} end
 return {1, previous(current), 1, moved}
 """
 
-# KEYS[1] user index: a sorted set of session names scored by when each was
-# filed (Redis's clock, ms). ARGV: the most sessions the user may have (0: no
-# limit), how long an entry can outlive its filing (the absolute age limit
-# plus a margin, ms), the name to file. Drops entries past that horizon and
-# lets the index expire that long after its newest entry. Returns 1 if the
-# index holds more entries than the limit: some may be of sessions that ended
-# early (logout, idle timeout), which only the caller can tell, across keys.
-INDEX_ADD = "#!lua" + NOW + """
-local horizon = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ms(now - horizon))
-redis.call('ZADD', KEYS[1], ms(now), ARGV[3])
+# A user's index is their field in a hash (KEYS[1]) that holds the indexes of
+# up to keys.USERS_PER_BUCKET users: a string of 32-byte entries, oldest
+# first, each a session name (NAME_LENGTH bytes) and when it was filed (6
+# bytes, epoch ms by Redis's clock).
+INDEX = """
+local function entries(user)
+  local packed = redis.call('HGET', KEYS[1], user) or ''
+  local list = {}
+  for at = 1, #packed - 31, 32 do
+    local filed = struct.unpack('>I6', packed, at + 26)
+    list[#list + 1] = {string.sub(packed, at, at + 25), filed}
+  end
+  return list
+end
+local function store(user, list)
+  if #list == 0 then
+    redis.call('HDEL', KEYS[1], user)
+    return
+  end
+  local parts = {}
+  for i, entry in ipairs(list) do parts[i] = entry[1] .. struct.pack('>I6', entry[2]) end
+  redis.call('HSET', KEYS[1], user, table.concat(parts))
+end
+"""
+
+# KEYS[1] the user's index bucket. ARGV: the user's id, the most sessions the
+# user may have (0: no limit), how long an entry can outlive its filing (the
+# absolute age limit plus a margin, ms), the name to file. Drops the user's
+# entries past that horizon, files the name (again, if it was), and lets the
+# bucket expire that long after its newest entry. Returns 1 if the index holds
+# more entries than the limit: some may be of sessions that ended early
+# (logout, idle timeout), which only the caller can tell, across keys.
+INDEX_ADD = "#!lua" + NOW + INDEX + """
+local horizon = tonumber(ARGV[3])
+local kept = {}
+for _, entry in ipairs(entries(ARGV[1])) do
+  if entry[2] >= now - horizon and entry[1] ~= ARGV[4] then kept[#kept + 1] = entry end
+end
+kept[#kept + 1] = {ARGV[4], now}
+store(ARGV[1], kept)
 redis.call('PEXPIRE', KEYS[1], ms(horizon))
-local limit = tonumber(ARGV[1])
-if limit > 0 and redis.call('ZCARD', KEYS[1]) > limit then return 1 end
+local limit = tonumber(ARGV[2])
+if limit > 0 and #kept > limit then return 1 end
 return 0
 """
 
-# KEYS[1] user index. ARGV: the horizon (ms) as for INDEX_ADD. Drops entries
-# past it; returns Redis's time, the number n of entries dropped, their n
-# names, then every remaining entry and its score, oldest first.
-INDEX_READ = "#!lua flags=allow-oom" + NOW + """
-local cut = '(' .. ms(now - tonumber(ARGV[1]))
-local dropped = redis.call('ZRANGE', KEYS[1], '-inf', cut, 'BYSCORE')
-if #dropped > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut) end
+# KEYS[1] the user's index bucket. ARGV: the user's id, the horizon (ms) as
+# for INDEX_ADD. Drops the user's entries past it; returns Redis's time, the
+# number n of entries dropped, their n names, then every remaining entry's
+# name and filing time, oldest first.
+INDEX_READ = "#!lua flags=allow-oom" + NOW + INDEX + """
+local kept, dropped = {}, {}
+for _, entry in ipairs(entries(ARGV[1])) do
+  if entry[2] >= now - tonumber(ARGV[2]) then kept[#kept + 1] = entry else dropped[#dropped + 1] = entry[1] end
+end
+if #dropped > 0 then store(ARGV[1], kept) end
 local reply = {ms(now), #dropped}
 for _, name in ipairs(dropped) do reply[#reply + 1] = name end
-for _, item in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')) do
-  reply[#reply + 1] = item
+for _, entry in ipairs(kept) do
+  reply[#reply + 1] = entry[1]
+  reply[#reply + 1] = ms(entry[2])
 end
 return reply
 """
 
-# KEYS[1] user index. ARGV: name/score pairs, as INDEX_READ returned them.
-# Drop each entry whose score is still the one read; returns how many.
-INDEX_PRUNE = """#!lua flags=allow-oom
-local removed = 0
-for i = 1, #ARGV, 2 do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
+# KEYS[1] the user's index bucket. ARGV: the user's id, then name/filing time
+# pairs, as INDEX_READ returned them. Drops each entry still filed at that
+# time; returns how many.
+INDEX_PRUNE = "#!lua flags=allow-oom" + INDEX + """
+local doomed = {}
+for i = 2, #ARGV - 1, 2 do doomed[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local kept, removed = {}, 0
+for _, entry in ipairs(entries(ARGV[1])) do
+  if doomed[entry[1]] == entry[2] then removed = removed + 1 else kept[#kept + 1] = entry end
 end
+if removed > 0 then store(ARGV[1], kept) end
+return removed
+"""
+
+# KEYS[1] the user's index bucket. ARGV: the user's id, then names. Drops
+# those names' entries (sessions known ended); returns how many.
+INDEX_REMOVE = "#!lua flags=allow-oom" + INDEX + """
+local doomed = {}
+for i = 2, #ARGV do doomed[ARGV[i]] = true end
+local kept, removed = {}, 0
+for _, entry in ipairs(entries(ARGV[1])) do
+  if doomed[entry[1]] then removed = removed + 1 else kept[#kept + 1] = entry end
+end
+if removed > 0 then store(ARGV[1], kept) end
 return removed
 """
 
@@ -218,7 +274,7 @@ def register(script):
     return script
 
 
-for _script in (CREATE, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE):
+for _script in (CREATE, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE):
     register(_script)
 
 

@@ -9,6 +9,8 @@ from django.test import Client
 from sessiondemo.sessions import codec
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import (
+    NAME_LENGTH,
+    index_buckets_key,
     new_session_id,
     session_handle,
     session_name,
@@ -126,13 +128,33 @@ def session_exists(redis, session_id):
 
 
 def indexed(redis, user):
-    """Return the session names in ``user``'s index, as strings."""
-    return {d.decode() for d in redis.zrange(user_index_key(user.pk), 0, -1)}
+    """Return the session names filed in ``user``'s index."""
+    return set(index_entries(redis, user.pk))
+
+
+def index_entries(redis, user_id):
+    """Return ``user_id``'s index as Redis holds it: {name: when it was filed (ms)}, oldest first."""
+    from sessiondemo.sessions.index import ENTRY_BYTES
+
+    packed = redis.hget(user_index_key(user_id), str(user_id)) or b""
+    return {
+        packed[at : at + NAME_LENGTH].decode(): int.from_bytes(packed[at + NAME_LENGTH : at + ENTRY_BYTES], "big")
+        for at in range(0, len(packed), ENTRY_BYTES)
+    }
+
+
+def file_in_index(redis, user_id, entries):
+    """File ``entries`` ({name: filing time in ms}) in ``user_id``'s index, as the engine lays it out, replacing those names' entries."""
+    current = {name: filed for name, filed in index_entries(redis, user_id).items() if name not in entries}
+    current.update(entries)
+    packed = b"".join(name.encode() + filed.to_bytes(6, "big") for name, filed in current.items())
+    redis.hset(user_index_key(user_id), str(user_id), packed)
+    redis.sadd(index_buckets_key(), user_index_key(user_id))
 
 
 def session_keys(redis):
-    """Return every session hash and user index key that ``redis`` holds."""
-    return [k for pattern in ("s:*", "u:*") for k in redis.scan_iter(f"{key_prefix()}{pattern}")]
+    """Return every session and user index key that ``redis`` holds."""
+    return [k for pattern in ("s:*", "i:*") for k in redis.scan_iter(f"{key_prefix()}{pattern}")]
 
 
 def make_renewal_due(redis, settings, session_id, *, after=600):
@@ -152,10 +174,9 @@ def file_long_ago(redis, user):
     """Make every entry of ``user``'s index look filed before readers' margin, so that they may prune it."""
     from sessiondemo.sessions.index import NEW_ENTRY_MARGIN_MS
 
-    key = user_index_key(user.pk)
-    entries = redis.zrange(key, 0, -1, withscores=True)
+    entries = index_entries(redis, user.pk)
     if entries:
-        redis.zadd(key, {name: score - NEW_ENTRY_MARGIN_MS - 1 for name, score in entries})
+        file_in_index(redis, user.pk, {name: filed - NEW_ENTRY_MARGIN_MS - 1 for name, filed in entries.items()})
 
 
 def stored(redis, session_id):

@@ -29,8 +29,9 @@ from accounts.tests.factories import UserFactory
 from sessiondemo.sessions import codec, index
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.connection import get_client
-from sessiondemo.sessions.keys import user_index_key
 from sessiondemo.testing.web import (
+    file_in_index,
+    index_entries,
     NEW_PASSWORD,
     admin_browser,
     browser,
@@ -468,7 +469,7 @@ def test_an_entry_filed_before_its_session_exists_survives_readers_and_pruning(u
     """On Redis Cluster a login's index entry and its session travel to two nodes separately."""
     in_flight = issued_session_id()
     name = session_name(in_flight)
-    redis.zadd(user_index_key(user.pk), {name: redis_ms(redis)})
+    file_in_index(redis, user.pk, {name: redis_ms(redis)})
 
     # Readers and cron run between the two writes.
     assert SessionStore.user_sessions(user.pk) == []
@@ -480,7 +481,7 @@ def test_an_entry_filed_before_its_session_exists_survives_readers_and_pruning(u
     session._session_cache = {"_auth_user_id": str(user.pk)}
     session.save(must_create=True)
 
-    assert name.encode() in redis.zrange(user_index_key(user.pk), 0, -1)
+    assert name in index_entries(redis, user.pk)
     assert [info.name for info in SessionStore.user_sessions(user.pk)] == [name]
     assert SessionStore.end_user_sessions(user.pk) == 1
     assert redis.exists(redis_key(in_flight)) == 0
@@ -505,8 +506,8 @@ def test_changing_the_absolute_timeout_never_hides_a_live_session(before, after,
         deadline=session.deadline_ms - shift,
         issued=session.issued_ms - shift,
     )
-    index_key = user_index_key(user.pk)
-    redis.zadd(index_key, {session_name(session_id): redis.zscore(index_key, session_name(session_id)) - shift})
+    name = session_name(session_id)
+    file_in_index(redis, user.pk, {name: index_entries(redis, user.pk)[name] - shift})
 
     SessionStore.clear_expired()
     live = is_logged_in(client)
@@ -572,10 +573,10 @@ def test_a_redis_writer_who_copies_an_admins_session_onto_their_own_is_not_admin
     mallory_client = browser()
     log_in(mallory_client, mallory, password)
     # Mallory finds her own session's key through her index, and the admin's through theirs.
-    [mine] = redis.zrange(user_index_key(mallory.pk), 0, -1)
-    [theirs] = redis.zrange(user_index_key(admin.pk), 0, -1)
-    my_key = "sd:s:{" + mine.decode()[:4] + "}" + mine.decode()[4:]
-    their_key = "sd:s:{" + theirs.decode()[:4] + "}" + theirs.decode()[4:]
+    [mine] = list(index_entries(redis, mallory.pk))
+    [theirs] = list(index_entries(redis, admin.pk))
+    my_key = "sd:s:{" + mine[:4] + "}" + mine[4:]
+    their_key = "sd:s:{" + theirs[:4] + "}" + theirs[4:]
     assert their_key == redis_key(admin_id)
     redis.copy(their_key, my_key, replace=True)
 
@@ -615,7 +616,7 @@ def test_an_entry_planted_in_someone_elses_index_neither_lists_nor_ends_the_sess
     client = browser()
     session_id = log_in(client, user, password)
     admin = User.objects.create_superuser("root", "root@example.com", password)
-    redis.zadd(user_index_key(admin.pk), {session_name(session_id): redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1})
+    file_in_index(redis, admin.pk, {session_name(session_id): redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1})
 
     assert SessionStore.user_sessions(admin.pk) == []
     assert SessionStore.end_user_sessions(admin.pk) == 0

@@ -23,12 +23,13 @@ from accounts.tests.factories import UserFactory
 from sessiondemo import checks
 from sessiondemo.sessions import scripts
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.sessions.keys import USERS_PER_BUCKET, session_name, user_index_key
 from sessiondemo.settings import base as settings_module
 from sessiondemo.testing.cluster import RedisClusterServers, cluster_cli
 from sessiondemo.testing.probes import CountingConnection
 from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import (
+    index_entries,
     NEW_PASSWORD,
     assert_unavailable,
     browser,
@@ -128,9 +129,7 @@ def test_the_whole_flow_runs_on_the_cluster(cluster, cluster_client, user, passw
     assert response.status_code == 200
     assert user.username in response.text
     assert stored(cluster_client, here_id).user_id == str(user.pk)
-    assert cluster_client.zrange(user_index_key(user.pk), 0, -1) == [
-        session_name(here_id).encode()
-    ]
+    assert list(index_entries(cluster_client, user.pk)) == [session_name(here_id)]
 
     there_id = log_in(there, user, password)
     listing = here.get("/accounts/sessions/", secure=True)
@@ -161,7 +160,8 @@ def test_the_whole_flow_runs_on_the_cluster(cluster, cluster_client, user, passw
 
 def test_sessions_and_indexes_spread_over_the_nodes(cluster, cluster_client, password):
     """Ten accounts' sessions and indexes land on more than one node, and all work."""
-    users = [UserFactory(password=password) for _ in range(USERS)]
+    # Ids far enough apart that their indexes are in different buckets.
+    users = [UserFactory(password=password, pk=10_000 + n * USERS_PER_BUCKET) for n in range(USERS)]
     clients = [browser() for _ in users]
     ids = [log_in(client, user, password) for client, user in zip(clients, users)]
 
@@ -169,11 +169,11 @@ def test_sessions_and_indexes_spread_over_the_nodes(cluster, cluster_client, pas
     assert len(ports_of(cluster, [user_index_key(u.pk) for u in users])) > 1
     assert all(is_logged_in(client) for client in clients)
     for user, session_id in zip(users, ids):
-        assert cluster_client.zscore(user_index_key(user.pk), session_name(session_id))
+        assert session_name(session_id) in index_entries(cluster_client, user.pk)
 
 
 def test_clearsessions_prunes_the_indexes_on_every_node(cluster, cluster_client, password):
-    users = [UserFactory(password=password) for _ in range(USERS)]
+    users = [UserFactory(password=password, pk=10_000 + n * USERS_PER_BUCKET) for n in range(USERS)]
     ended, live = [], []
     for user in users:
         ended.append(log_in(browser(), user, password))
@@ -195,12 +195,13 @@ def test_clearsessions_prunes_the_indexes_on_every_node(cluster, cluster_client,
         "sessions, removed 0 empty index(es).\n"
     )
     for user, session_id in zip(users, live):
-        index = cluster_client.zrange(user_index_key(user.pk), 0, -1)
-        assert index == [session_name(session_id).encode()]
+        index = list(index_entries(cluster_client, user.pk))
+        assert index == [session_name(session_id)]
 
 
 def test_endsessions_all_ends_the_sessions_on_every_node(cluster, cluster_client, password):
-    users = [UserFactory(password=password) for _ in range(USERS)]
+    # Ids far enough apart that their indexes are in different buckets.
+    users = [UserFactory(password=password, pk=10_000 + n * USERS_PER_BUCKET) for n in range(USERS)]
     clients = [browser() for _ in users]
     ids = [log_in(client, user, password) for client, user in zip(clients, users)]
     assert len(ports_of(cluster, [redis_key(i) for i in ids])) > 1
@@ -210,7 +211,7 @@ def test_endsessions_all_ends_the_sessions_on_every_node(cluster, cluster_client
 
     assert not any(is_logged_in(client) for client in clients)
     assert node_keys(cluster, "sd:s:*") == []
-    assert node_keys(cluster, "sd:u:*") == []
+    assert node_keys(cluster, "sd:i:*") == []
     assert cluster_client.get("unrelated") == b"value"
 
 
@@ -276,7 +277,8 @@ def test_round_trips_on_the_cluster(warm, cluster, user, password, round_trips):
     assert 2 <= len(login) <= 5, login.trips
     assert 2 <= len(logout) <= 3, logout.trips
     # Scripts travel as EVALSHA, routed by their key, with no COMMAND GETKEYS first.
-    assert set(login.commands) == {"EVALSHA"}, login.trips
+    # The scripts, and the list of index buckets (on another node) that clearsessions walks.
+    assert set(login.commands) == {"EVALSHA", "SADD", "PEXPIRE"}, login.trips
     assert set(logout.commands) <= {"GETEX", "PEXPIRETIME", "GETDEL", "GET", "DEL"}, logout.trips
 
 

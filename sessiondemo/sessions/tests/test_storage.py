@@ -11,8 +11,10 @@ from django.contrib.sessions.backends.base import CreateError, UpdateError
 
 from sessiondemo.sessions import codec, index, scripts
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.keys import session_name, user_index_key
+from sessiondemo.sessions.keys import USERS_PER_BUCKET, index_buckets_key, session_name, user_index_key
 from sessiondemo.testing.web import (
+    file_in_index,
+    index_entries,
     redis_key,
     redis_ms,
     set_times,
@@ -89,7 +91,7 @@ def test_the_owner_of_a_logged_in_session_is_in_its_header(redis):
     session.save()
 
     assert stored(redis, session.session_key).user_id == ""
-    assert redis.exists(user_index_key("42")) == 0
+    assert index_entries(redis, "42") == {}
 
 
 def test_a_value_is_smaller_than_its_json_when_sessions_share_words(redis):
@@ -106,14 +108,16 @@ def test_the_raw_session_id_appears_in_no_key_or_value(redis):
 
     keys = list(redis.scan_iter())
     assert sorted(keys) == sorted(
-        [redis_key(session.session_key).encode(), user_index_key("42").encode()]
+        [redis_key(session.session_key).encode(), user_index_key("42").encode(), index_buckets_key().encode()]
     )
     for key in keys:
         assert session_id not in key
         if redis.type(key) == b"string":
             contents = [redis.get(key), stored(redis, session.session_key).data]
+        elif redis.type(key) == b"hash":
+            contents = [item for pair in redis.hgetall(key).items() for item in pair]
         else:
-            contents = redis.zrange(key, 0, -1)
+            contents = list(redis.smembers(key))
         assert contents
         assert all(session_id not in item for item in contents)
 
@@ -124,7 +128,8 @@ def test_every_key_expires(redis):
 
     keys = list(redis.scan_iter())
 
-    assert len(keys) == 3
+    # Two sessions, the user's index bucket and the list of buckets.
+    assert len(keys) == 4
     assert all(redis.pttl(key) > 0 for key in keys)
 
 
@@ -156,7 +161,7 @@ def test_the_user_index_outlives_its_newest_entry_by_the_absolute_age_and_a_marg
 
     # No session filed then can be alive later than that (the absolute timeout is fixed at login).
     horizon = settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 + index.NEW_ENTRY_MARGIN_MS
-    newest = max(score for _, score in redis.zrange(index_key, 0, -1, withscores=True))
+    newest = max(index_entries(redis, "42").values())
     assert abs(redis.pexpiretime(index_key) - (newest + horizon)) <= 1000
 
 
@@ -224,7 +229,7 @@ def test_clear_then_save_replaces_every_data_field(redis):
 
     assert stored_data(redis, session_key) == {"new": 1}
     assert stored(redis, session_key).user_id == ""
-    assert redis.exists(user_index_key("42")) == 0
+    assert index_entries(redis, "42") == {}
 
 
 def test_clear_of_a_loaded_session_then_save_drops_keys_written_meanwhile(redis):
@@ -287,43 +292,42 @@ def test_a_logged_in_session_is_filed_under_its_user(redis):
     before = redis_ms(redis)
     session = saved_session({SESSION_KEY: "42"})
 
-    score = redis.zscore(user_index_key("42"), session_name(session.session_key))
+    filed = index_entries(redis, "42")[session_name(session.session_key)]
 
-    # Scored by when it was filed, by Redis's clock.
-    assert before <= score <= redis_ms(redis)
+    # With when it was filed, by Redis's clock.
+    assert before <= filed <= redis_ms(redis)
 
 
 def test_an_anonymous_session_is_filed_nowhere(redis):
     saved_session({"a": 1})
 
-    assert redis.keys("sd:u:*") == []
+    assert redis.keys("sd:i*") == []
 
 
 def test_deleting_a_loaded_session_drops_it_from_its_users_index(redis):
     first = loaded_session(saved_session({SESSION_KEY: "42"}).session_key)
     second = saved_session({SESSION_KEY: "42"})
-    index_key = user_index_key("42")
 
     first.delete()
-    assert redis.zrange(index_key, 0, -1) == [session_name(second.session_key).encode()]
+    assert list(index_entries(redis, "42")) == [session_name(second.session_key)]
 
     loaded_session(second.session_key).delete()
-    assert redis.dbsize() == 0
+    # Nothing left but the list of buckets clearsessions walks.
+    assert redis.keys() == [index_buckets_key().encode()]
 
 
 def test_a_session_deleted_by_id_leaves_the_listing_at_once_and_the_index_once_surely_gone(redis):
     first = saved_session({SESSION_KEY: "42"})
     second = saved_session({SESSION_KEY: "42"})
-    index_key = user_index_key("42")
 
     # Whose session it was is unknown without a read: readers drop the entry instead.
     SessionStore().delete(first.session_key)
 
     assert [info.name for info in SessionStore.user_sessions("42")] == [session_name(second.session_key)]
-    assert redis.zcard(index_key) == 2
-    redis.zadd(index_key, {session_name(first.session_key): redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1})
+    assert len(index_entries(redis, "42")) == 2
+    file_in_index(redis, "42", {session_name(first.session_key): redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1})
     SessionStore.user_sessions("42")
-    assert redis.zrange(index_key, 0, -1) == [session_name(second.session_key).encode()]
+    assert list(index_entries(redis, "42")) == [session_name(second.session_key)]
 
 
 def test_a_session_that_changes_user_moves_its_index_entry(redis):
@@ -333,8 +337,8 @@ def test_a_session_that_changes_user_moves_its_index_entry(redis):
     session[SESSION_KEY] = "2"
     session.save()
 
-    assert redis.exists(user_index_key("1")) == 0
-    assert redis.zrange(user_index_key("2"), 0, -1) == [name.encode()]
+    assert index_entries(redis, "1") == {}
+    assert list(index_entries(redis, "2")) == [name]
     assert stored(redis, session.session_key).user_id == "2"
 
 
@@ -347,7 +351,7 @@ def test_end_user_sessions_ends_every_other_session_of_the_user(redis):
     assert kept.exists(kept.session_key) is True
     assert stranger.exists(stranger.session_key) is True
     assert [s.exists(s.session_key) for s in others] == [False, False]
-    assert redis.zrange(user_index_key("7"), 0, -1) == [session_name(kept.session_key).encode()]
+    assert list(index_entries(redis, "7")) == [session_name(kept.session_key)]
     for session in others:
         session["a"] = 1
         with pytest.raises(UpdateError):
@@ -360,7 +364,7 @@ def test_end_user_sessions_without_keep_ends_them_all(redis):
 
     assert SessionStore.end_user_sessions("7") == 2
 
-    assert redis.dbsize() == 0
+    assert redis.keys() == [index_buckets_key().encode()]
     assert SessionStore.end_user_sessions("7") == 0
     assert [s.exists(s.session_key) for s in sessions] == [False, False]
 
@@ -370,15 +374,15 @@ def test_clear_expired_prunes_entries_of_ended_sessions_filed_before_the_margin(
     vanished = saved_session({SESSION_KEY: "1"})
     redis.delete(redis_key(vanished.session_key))
     old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
-    redis.zadd(user_index_key("1"), {session_name(vanished.session_key): old, "e" * 36: old})
-    redis.zadd(user_index_key("2"), {"f" * 36: old})
+    file_in_index(redis, "1", {session_name(vanished.session_key): old, "e" * 26: old})
+    file_in_index(redis, "2", {"f" * 26: old})
 
     report = SessionStore.clear_expired()
 
     assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (2, 3, 1)
     assert "pruned 3" in str(report)
-    assert redis.zrange(user_index_key("1"), 0, -1) == [session_name(live.session_key).encode()]
-    assert redis.exists(user_index_key("2")) == 0
+    assert list(index_entries(redis, "1")) == [session_name(live.session_key)]
+    assert index_entries(redis, "2") == {}
     assert live.exists(live.session_key) is True
     again = SessionStore.clear_expired()
     assert (again.indexes_scanned, again.entries_pruned, again.indexes_removed) == (1, 0, 0)
@@ -387,33 +391,34 @@ def test_clear_expired_prunes_entries_of_ended_sessions_filed_before_the_margin(
 def test_clear_expired_leaves_entries_filed_within_the_margin(redis):
     # An entry may reach its index before its session reaches Redis (another
     # Cluster node): a reader that saw the session missing must not drop it.
-    redis.zadd(user_index_key("1"), {"e" * 36: redis_ms(redis) - 1000})
+    file_in_index(redis, "1", {"e" * 26: redis_ms(redis) - 1000})
 
     report = SessionStore.clear_expired()
 
     assert report.entries_pruned == 0
-    assert redis.zrange(user_index_key("1"), 0, -1) == [b"e" * 36]
+    assert list(index_entries(redis, "1")) == ["e" * 26]
 
 
 def test_entries_past_the_horizon_are_dropped_whenever_the_index_is_read(redis, settings):
     user = "9"
     long_ago = redis_ms(redis) - settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 - index.NEW_ENTRY_MARGIN_MS - 1
-    redis.zadd(user_index_key(user), {"e" * 36: long_ago})
+    file_in_index(redis, user, {"e" * 26: long_ago})
     live = saved_session({SESSION_KEY: user})
 
-    assert redis.zrange(user_index_key(user), 0, -1) == [session_name(live.session_key).encode()]
+    assert list(index_entries(redis, user)) == [session_name(live.session_key)]
 
 
 def test_clear_expired_reaches_every_index_across_scan_batches(redis):
     old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
-    for user_id in range(7):
-        redis.zadd(user_index_key(user_id), {"e" * 36: old})
-    redis.set("sd:u:not-an-index", "x")
+    # Seven users in seven buckets.
+    for user_id in range(0, 7 * USERS_PER_BUCKET, USERS_PER_BUCKET):
+        file_in_index(redis, user_id, {"e" * 26: old})
+    redis.set("sd:i:not-an-index", "x")
 
     report = index.prune_all(redis, batch_size=2)
 
     assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (7, 7, 7)
-    assert redis.keys("sd:u:*") == [b"sd:u:not-an-index"]
+    assert redis.keys("sd:i:*") == [b"sd:i:not-an-index"]
 
 
 def test_saves_survive_a_script_flush(redis, round_trips):
@@ -427,7 +432,7 @@ def test_saves_survive_a_script_flush(redis, round_trips):
     # An update leaves the user index alone: its score does not change.
     assert log.trips == [["EVALSHA"], ["EVAL"]]
     assert SessionStore(session.session_key).get("a") == 2
-    assert redis.zscore(user_index_key("42"), session_name(session.session_key)) is not None
+    assert session_name(session.session_key) in index_entries(redis, "42")
     session["a"] = 3
     with round_trips() as log:
         session.save()
@@ -502,8 +507,7 @@ def test_cycle_key_of_a_loaded_session_costs_nothing_and_its_save_one(redis, rou
     # The one round trip created the new hash and deleted the old one.
     assert redis.exists(redis_key(old_key)) == 0
     assert redis.exists(redis_key(session.session_key)) == 1
-    index_key = user_index_key("42")
-    assert session_name(session.session_key).encode() in redis.zrange(index_key, 0, -1)
+    assert session_name(session.session_key) in index_entries(redis, "42")
 
 
 def test_exists_costs_one_round_trip(round_trips):
