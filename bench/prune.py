@@ -15,7 +15,7 @@ from time import perf_counter
 
 from sessiondemo.sessions import codec, index
 from sessiondemo.sessions.conf import key_prefix
-from sessiondemo.sessions.keys import session_redis_key, user_index_key
+from sessiondemo.sessions.keys import index_buckets_key, session_redis_key, user_index_key
 
 from .counters import Cost, counting
 
@@ -46,7 +46,7 @@ def populate(redis_client, users):
     Give each of ``users`` users ten index entries: five live sessions, three
     past the index's horizon, two whose session is gone (deleted, expired early).
 
-    Return the keys written.
+    Return the keys written (a bucket, shared by neighbouring users, once per user).
     """
     now_ms = int(time.time() * 1000)
     written = []
@@ -55,14 +55,14 @@ def populate(redis_client, users):
         for user_id in range(first, min(first + USERS_PER_PIPELINE, users + 1)):
             written += add_user(pipe, user_id, now_ms)
         pipe.execute()
-    return written
+    return [*written, index_buckets_key()]
 
 
 def add_user(pipe, user_id, now_ms):
     """Queue one user's index and live sessions, laid out as the engine does; return their keys."""
     horizon_ms = index.horizon_ms()
     live_until = now_ms + 12 * HOUR_MS
-    scores = {}
+    entries = []
     keys = []
     for kind, how_many in (("live", LIVE), ("expired", EXPIRED), ("ended", ENDED)):
         for _ in range(how_many):
@@ -72,7 +72,7 @@ def add_user(pipe, user_id, now_ms):
                 "expired": now_ms - horizon_ms - HOUR_MS,
                 "ended": now_ms - HOUR_MS,
             }[kind]
-            scores[name] = filed
+            entries.append(name.encode() + filed.to_bytes(6, "big"))
             if kind == "live":
                 key = session_redis_key(name)
                 value = codec.Value(
@@ -83,10 +83,12 @@ def add_user(pipe, user_id, now_ms):
                 pipe.set(key, head + codec.encode_times(value) + tail)
                 pipe.pexpireat(key, live_until)
                 keys.append(key)
-    key = user_index_key(user_id)
-    pipe.zadd(key, scores)
-    pipe.pexpireat(key, live_until)
-    return [*keys, key]
+    # The user's field in an index bucket, and the bucket in the list clearsessions walks.
+    bucket = user_index_key(user_id)
+    pipe.hset(bucket, str(user_id), b"".join(entries))
+    pipe.pexpireat(bucket, live_until)
+    pipe.sadd(index_buckets_key(), bucket)
+    return [*keys, bucket]
 
 
 def fill_unrelated(redis_client, count):

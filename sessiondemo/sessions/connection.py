@@ -67,19 +67,49 @@ def run_packed(client, commands):
     connection = pool.get_connection()
     try:
         connection.send_packed_command(connection.pack_commands(commands))
-        replies = []
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as error:
-                replies.append(error)
-        return replies
+        return _replies(connection, len(commands))
     except BaseException:
         # Replies may be left unread on it: it cannot serve another request.
         connection.disconnect()
         raise
     finally:
         pool.release(connection)
+
+
+def run_packed_batches(client, batches):
+    """
+    Send each list of commands in ``batches`` as run_packed() does; yield each one's replies.
+
+    Each batch goes out before the replies to the one before are read: Redis
+    works on one while the caller prepares the next. For long jobs
+    (clearsessions), on one connection held throughout.
+    """
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        waiting = None
+        for commands in batches:
+            connection.send_packed_command(connection.pack_commands(commands))
+            if waiting is not None:
+                yield _replies(connection, waiting)
+            waiting = len(commands)
+        if waiting is not None:
+            yield _replies(connection, waiting)
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _replies(connection, count):
+    replies = []
+    for _ in range(count):
+        try:
+            replies.append(connection.read_response())
+        except ResponseError as error:
+            replies.append(error)
+    return replies
 
 
 def is_cluster(client):

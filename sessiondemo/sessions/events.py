@@ -30,6 +30,8 @@ ENDED_EXPIRED = "expired"
 
 def log_event(event, *, user_id, session, reason=None, level=logging.INFO, **details):
     """Log a session lifecycle ``event`` for ``user_id`` and the session handle ``session``."""
+    if not logger.isEnabledFor(level):
+        return
     fields = {"event": event, "reason": reason, "user": user_id, "session": session, **details}
     message = " ".join(f"{name}={value}" for name, value in fields.items() if value is not None)
     extra = {"event": event, "reason": reason, "user_id": user_id, "session": session, **details}

@@ -28,6 +28,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 from . import codec, conf, scripts
+from .connection import is_cluster
 from .keys import (
     NAME_LENGTH,
     index_buckets_key,
@@ -44,6 +45,10 @@ MAX_HOPS = 3
 NEW_ENTRY_MARGIN_MS = 60_000
 # A name and its filing time (6 bytes), in a user's index field.
 ENTRY_BYTES = NAME_LENGTH + 6
+# How many index buckets (up to 128 users each) clearsessions reads at a time.
+BUCKET_BATCH = 50
+# About how many sessions clearsessions checks in one batch of commands.
+SWEEP_BATCH = 2_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,12 +323,12 @@ class PruneReport:
         )
 
 
-def prune_all(client, batch_size=SCAN_BATCH, on_pruned=None):
+def prune_all(client, batch_size=BUCKET_BATCH, on_pruned=None):
     """
     Prune every user index of entries whose session has ended.
 
     Walks the set of buckets (not the keyspace: unrelated keys cost nothing)
-    about ``batch_size`` buckets at a time, so memory stays bounded however
+    ``batch_size`` buckets at a time, so memory stays bounded however
     many users there are. Safe to run while the site serves traffic and
     alongside another run: each step is idempotent and drops only entries of
     sessions known gone (see the module docstring). Call ``on_pruned(user_id,
@@ -352,30 +357,69 @@ def _prune_buckets(client, buckets, report, on_pruned):
     )
     seconds, micros = replies[0]
     now = int(seconds) * 1000 + int(micros) // 1000
-    horizon = horizon_ms()
-    indexes, gone = [], []
+    # Entries past the horizon go unread; those filed long enough ago go if their session has.
+    cut, margin = now - horizon_ms(), now - NEW_ENTRY_MARGIN_MS
+    indexes, gone = {}, []
     for bucket, fields in zip(buckets, replies[1:]):
-        pairs = fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2])
-        pairs = list(pairs)
+        pairs = list(fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2]))
         if not pairs:
             gone.append(bucket)
-        for user_id, packed in pairs:
-            indexes.append((user_id.decode(), _unpacked(packed)))
-    report.indexes_scanned += len(indexes)
-    # Entries past the horizon go unread; those filed long enough ago go if their session has.
-    checked = [
-        (user_id, name)
-        for user_id, entries in indexes
-        for name, filed in entries
-        if now - horizon <= filed < now - NEW_ENTRY_MARGIN_MS
-    ]
+        indexes[bucket] = pairs
+        report.indexes_scanned += len(pairs)
+    if is_cluster(client):
+        _sweep_each_entry(client, indexes, cut, margin, report, on_pruned)
+    else:
+        _sweep_each_bucket(client, indexes, cut, margin, report, on_pruned)
+    if gone:
+        scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
+
+
+def _sweep_each_bucket(client, indexes, cut, margin, report, on_pruned):
+    """Prune with one INDEX_SWEEP per bucket, which checks the sessions inside Redis."""
+    for results in scripts.execute_batches(client, _sweeps(indexes, cut, margin, on_pruned is not None)):
+        for emptied, dropped, *pairs in results:
+            report.indexes_removed += emptied
+            report.entries_pruned += dropped
+            if on_pruned is not None:
+                for user_id, name in zip(pairs[::2], pairs[1::2]):
+                    on_pruned(user_id.decode(), name.decode())
+
+
+def _sweeps(indexes, cut, margin, listed):
+    """Yield lists of INDEX_SWEEP calls, one per bucket, about SWEEP_BATCH sessions to check a list."""
+    # The keys to check in the order of their entries, as the script walks them.
+    key_head = f"{conf.key_prefix()}s:".encode()
+    # Filing times as stored (6 bytes, big-endian): they compare as the numbers do.
+    cut, margin = cut.to_bytes(6, "big"), margin.to_bytes(6, "big")
+    args = [cut, margin, "1" if listed else ""]
+    calls, checks = [], 0
+    for bucket, users in indexes.items():
+        keys = [
+            key_head + b"{" + packed[at : at + 4] + b"}" + packed[at + 4 : at + NAME_LENGTH]
+            for _, packed in users
+            for at in range(0, len(packed), ENTRY_BYTES)
+            if cut <= packed[at + NAME_LENGTH : at + ENTRY_BYTES] < margin
+        ]
+        calls.append(scripts.Eval(scripts.INDEX_SWEEP, [bucket, *keys], args))
+        checks += len(keys) + 1
+        if checks >= SWEEP_BATCH:
+            yield calls
+            calls, checks = [], 0
+    if calls:
+        yield calls
+
+
+def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
+    """Prune reading each session's head from wherever it lives (Redis Cluster)."""
+    users = [(user_id.decode(), _unpacked(packed)) for pairs in indexes.values() for user_id, packed in pairs]
+    checked = [(user_id, name) for user_id, entries in users for name, filed in entries if cut <= filed < margin]
     owners = _owners(client, checked)
     prunes, pruned = [], []
-    for user_id, entries in indexes:
+    for user_id, entries in users:
         doomed = [
             (name, filed)
             for name, filed in entries
-            if filed < now - horizon or (filed < now - NEW_ENTRY_MARGIN_MS and _prunable(owners[user_id, name], user_id))
+            if filed < cut or (filed < margin and _prunable(owners[user_id, name], user_id))
         ]
         if doomed:
             args = [value for entry in doomed for value in entry]
@@ -384,8 +428,6 @@ def _prune_buckets(client, buckets, report, on_pruned):
             report.indexes_removed += len(doomed) == len(entries)
     if prunes:
         scripts.execute(client, prunes)
-    if gone:
-        scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
     report.entries_pruned += len(pruned)
     if on_pruned is not None:
         for user_id, name in pruned:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from redis.exceptions import NoScriptError
 
-from .connection import is_cluster, run_packed
+from .connection import is_cluster, run_packed, run_packed_batches
 
 # Redis's clock, in epoch milliseconds: every time the engine stores or
 # judges (login, the absolute timeout) is Redis's, so that app servers whose
@@ -265,6 +265,62 @@ if removed > 0 then store(ARGV[1], kept) end
 return removed
 """
 
+# KEYS[1] an index bucket; KEYS[2] and on, the sessions of the entries to
+# check, in the order of the entries. ARGV: two filing times (6 bytes, as
+# stored): before the first, entries are past the horizon and go unchecked;
+# before the second, a checked entry whose session is gone or someone else's
+# goes (an id in its grace period stays); "1" to list what went. Returns how many users have no entry left, how many entries went,
+# then, if asked, the user id and name of each. What clearsessions runs on one Redis (a
+# cluster has the sessions on other nodes); times compare as strings, as
+# big-endian numbers of one width do.
+INDEX_SWEEP = "#!lua flags=allow-oom" + OWNER + """
+local sub, call = string.sub, redis.call
+local cut, margin, listed = ARGV[1], ARGV[2], ARGV[3] == '1'
+-- The keys come in the order of the entries they belong to: each is taken if
+-- it still ends with its entry's name (the index may have changed since).
+local next_key = 2
+local reply = {0, 0}
+local fields = call('HGETALL', KEYS[1])
+for j = 1, #fields, 2 do
+  local user, packed = fields[j], fields[j + 1]
+  -- What stays, as runs of whole entries.
+  local runs, from, dropped = {}, 1, 0
+  for at = 1, #packed - 31, 32 do
+    local filed = sub(packed, at + 26, at + 31)
+    local drop = filed < cut
+    if not drop and filed < margin then
+      local key = KEYS[next_key]
+      if key and sub(key, -22) == sub(packed, at + 4, at + 25) then
+        next_key = next_key + 1
+        local head = call('GETRANGE', key, 0, 36 + #user)
+        local kind = sub(head, 1, 1)
+        drop = kind ~= 't' and (kind ~= 's' or #head < 37 + #user or owner(head) ~= user)
+      end
+    end
+    if drop then
+      dropped = dropped + 1
+      if listed then
+        reply[#reply + 1] = user
+        reply[#reply + 1] = sub(packed, at, at + 25)
+      end
+      if at > from then runs[#runs + 1] = sub(packed, from, at - 1) end
+      from = at + 32
+    end
+  end
+  if dropped > 0 then
+    reply[2] = reply[2] + dropped
+    if from <= #packed then runs[#runs + 1] = sub(packed, from) end
+    if #runs == 0 then
+      call('HDEL', KEYS[1], user)
+      reply[1] = reply[1] + 1
+    else
+      call('HSET', KEYS[1], user, table.concat(runs))
+    end
+  end
+end
+return reply
+"""
+
 SHAS = {}
 
 
@@ -274,7 +330,7 @@ def register(script):
     return script
 
 
-for _script in (CREATE, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE):
+for _script in (CREATE, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
     register(_script)
 
 
@@ -302,6 +358,33 @@ def execute(client, calls):
         results = _run_pipelined(client, calls)
     else:
         results = run_packed(client, [_command(call) for call in calls])
+    return _checked(client, calls, results)
+
+
+def execute_batches(client, batches):
+    """
+    Run each list of calls in ``batches`` as execute() does; yield each one's results.
+
+    On one Redis, each batch is sent before the results of the one before are
+    read, so that Redis works on one while the caller prepares the next.
+    """
+    if is_cluster(client):
+        for calls in batches:
+            yield execute(client, calls)
+        return
+    sent = []
+
+    def commands():
+        for calls in batches:
+            sent.append(calls)
+            yield [_command(call) for call in calls]
+
+    for results in run_packed_batches(client, commands()):
+        yield _checked(client, sent.pop(0), results)
+
+
+def _checked(client, calls, results):
+    """Run again with EVAL the calls that got NOSCRIPT; raise the first error; return the results."""
     missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
     if missing:
         # Commands that got NOSCRIPT did not run, so running them again is safe.

@@ -1,5 +1,7 @@
 """Operations on all the sessions of a user, or of everyone, through the per-user index."""
 
+import logging
+
 from . import events, index
 from .connection import get_client, store_errors
 from .keys import is_valid_session_id, session_handle, session_name
@@ -62,9 +64,16 @@ class UserSessionsMixin:
         """Prune per-user index entries of sessions that have ended; Redis expires the rest."""
 
         def log_pruned(user_id, name):
+            # One record per session that expired unseen, so DEBUG: a million
+            # of them would cost clearsessions more than the pruning itself.
             events.log_event(
-                events.PRUNED, reason=events.ENDED_EXPIRED, user_id=user_id, session=session_handle(name)
+                events.PRUNED,
+                reason=events.ENDED_EXPIRED,
+                user_id=user_id,
+                session=session_handle(name),
+                level=logging.DEBUG,
             )
 
         with store_errors():
-            return index.prune_all(get_client(), on_pruned=log_pruned)
+            logged = events.logger.isEnabledFor(logging.DEBUG)
+            return index.prune_all(get_client(), on_pruned=log_pruned if logged else None)
