@@ -1,5 +1,10 @@
 """The raw Redis client behind the session engine, and how its failures surface."""
 
+import contextlib
+import os
+import threading
+import weakref
+
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
@@ -61,19 +66,16 @@ def run_packed(client, commands):
     reply is read. One connection runs them in order. Not for Redis Cluster,
     whose commands go to the nodes of their keys.
     """
-    # redis-py's pipeline object does the same with bookkeeping that costs as
-    # much as the round trip itself on loopback.
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
+    with _connection(client) as connection:
         connection.send_packed_command(connection.pack_commands(commands))
         return _replies(connection, len(commands))
-    except BaseException:
-        # Replies may be left unread on it: it cannot serve another request.
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
+
+
+def run_packet(client, packet, count):
+    """Send ``packet``, ``count`` commands already in Redis's protocol (RESP), as run_packed() does."""
+    with _connection(client) as connection:
+        connection.send_packed_command([packet])
+        return _replies(connection, count)
 
 
 def run_packed_batches(client, batches):
@@ -84,9 +86,7 @@ def run_packed_batches(client, batches):
     works on one while the caller prepares the next. For long jobs
     (clearsessions), on one connection held throughout.
     """
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
+    with _connection(client) as connection:
         waiting = None
         for commands in batches:
             connection.send_packed_command(connection.pack_commands(commands))
@@ -95,11 +95,68 @@ def run_packed_batches(client, batches):
             waiting = len(commands)
         if waiting is not None:
             yield _replies(connection, waiting)
+
+
+@contextlib.contextmanager
+def _connection(client):
+    """Lend a connection to ``client``'s server; one that failed mid-way is closed, not lent again."""
+    connections = _lenders.get(client.connection_pool)
+    if connections is None:
+        connections = _lenders.setdefault(client.connection_pool, _Lender(client.connection_pool))
+    connection = connections.take()
+    try:
+        yield connection
     except BaseException:
+        # Replies may be left unread on it: it cannot serve another request.
         connection.disconnect()
         raise
     finally:
-        pool.release(connection)
+        connections.give(connection)
+
+
+class _Lender:
+    """
+    The engine's own idle connections to the server of one redis-py pool, made as that pool makes them.
+
+    redis-py's pool takes as long to lend a connection and take it back
+    (locks, metrics, a readiness check) as loopback takes to answer; this
+    keeps what matters of it: a connection made as the pool makes it (TLS,
+    credentials, Sentinel's current primary), checked before each use for
+    replies left unread or a server gone (as after a restart), and never
+    shared by two threads, nor across a fork.
+    """
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.pid = os.getpid()
+        self.idle = []
+        self.lock = threading.Lock()
+
+    def take(self):
+        if self.pid != os.getpid():
+            # A forked child: its parent's sockets are not its to use.
+            self.pid, self.idle = os.getpid(), []
+        with self.lock:
+            connection = self.idle.pop() if self.idle else None
+        if connection is None:
+            connection = self.pool.connection_class(**self.pool.connection_kwargs)
+        connection.connect()
+        try:
+            if connection.can_read():
+                raise RedisConnectionError("Connection has data")
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            connection.disconnect()
+            connection.connect()
+        return connection
+
+    def give(self, connection):
+        if connection.pid == self.pid:
+            with self.lock:
+                self.idle.append(connection)
+
+
+# One lender per redis-py pool (django-redis keeps one pool per server for the process).
+_lenders = weakref.WeakKeyDictionary()
 
 
 def _replies(connection, count):

@@ -65,10 +65,29 @@ class CountingConnection(Connection):
         return super().send_command(*args, **kwargs)
 
     def send_packed_command(self, command, check_health=True):
-        names, self._pending_names = self._pending_names or [], None
+        names, self._pending_names = self._pending_names, None
+        if names is None:
+            # Packed by the caller itself: read the names from the protocol.
+            names = _names_in(command if isinstance(command, bytes) else b"".join(command))
         if not self._handshake:
             RoundTrips.record(names)
         return super().send_packed_command(command, check_health=check_health)
+
+
+def _names_in(packet):
+    """Return the command names in ``packet``, commands in Redis's protocol (arrays of bulk strings)."""
+    names, at = [], 0
+    while at < len(packet) and packet[at : at + 1] == b"*":
+        end = packet.index(b"\r\n", at)
+        count = int(packet[at + 1 : end])
+        at = end + 2
+        for i in range(count):
+            end = packet.index(b"\r\n", at)
+            length = int(packet[at + 1 : end])
+            if i == 0:
+                names.append(packet[end + 2 : end + 2 + length].decode().upper())
+            at = end + 2 + length + 2
+    return names
 
 
 def _name(args):
