@@ -2,7 +2,9 @@
 Counters with a time window in the sessions Redis, for throttling.
 
 Each counter is one key under ``<prefix>t:``, so it expires by itself and
-never outlives its window. Counting is one round trip however many counters.
+never outlives its window (or its cool-off). Counting is one round trip
+however many counters; a reservation is plain commands (INCR numbers the
+attempts atomically, which is all it needs).
 """
 
 from sessiondemo.sessions import scripts
@@ -19,31 +21,9 @@ if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 return {count, redis.call('TTL', KEYS[1])}
 """
 
-# KEYS[1] counter. ARGV: window (s), limit, cool-off (s). Reserve one attempt:
-# at the limit, refuse it and return {0, ttl}; else count it as HIT does and
-# return {count, ttl}. Checking and counting in one step is what keeps
-# parallel attempts from all getting through a check that none has counted yet.
-RESERVE = """#!lua
-local limit = tonumber(ARGV[2])
-if tonumber(redis.call('GET', KEYS[1]) or '0') >= limit then
-  local ttl = redis.call('TTL', KEYS[1])
-  if ttl < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[3])
-    ttl = tonumber(ARGV[3])
-  end
-  return {0, ttl}
-end
-local count = redis.call('INCR', KEYS[1])
-if count == limit then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-elseif count == 1 or redis.call('TTL', KEYS[1]) < 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-return {count, redis.call('TTL', KEYS[1])}
-"""
-
 # KEYS[1] counter. Give back one reserved attempt; the last one takes the key
-# with it, so that no count is left without its TTL. Returns the count left.
+# with it, so that no count, and no address in a key's name, outlives the
+# attempts it counted. Returns the count left.
 RELEASE = """#!lua flags=allow-oom
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
 if count <= 1 then
@@ -53,7 +33,7 @@ end
 return redis.call('DECR', KEYS[1])
 """
 
-for _script in (HIT, RESERVE, RELEASE):
+for _script in (HIT, RELEASE):
     scripts.register(_script)
 
 
@@ -72,8 +52,16 @@ class Counter:
     def hit_call(self):
         return scripts.Eval(HIT, [self.key], self._args())
 
-    def reserve_call(self):
-        return scripts.Eval(RESERVE, [self.key], self._args())
+    def reserve_calls(self):
+        """Return the commands that count one more attempt; their replies are (count, _, ttl)."""
+        # INCR is atomic: of parallel attempts, only those it numbers up to
+        # the limit are granted; the others give their count back (reserve()).
+        # EXPIRE NX starts the window with the first count and leaves it alone after.
+        return [
+            scripts.Command(("INCR", self.key)),
+            scripts.Command(("EXPIRE", self.key, self.window, "NX")),
+            scripts.Command(("TTL", self.key)),
+        ]
 
     def release_call(self):
         return scripts.Eval(RELEASE, [self.key], [])
@@ -94,17 +82,21 @@ def reserve(*counters):
     Reserve one attempt on every one of ``counters``, or on none.
 
     Return (0, the count of each with this attempt) when all grant it. When
-    any is at its limit, give back what the others reserved and return (for
-    how many seconds the refusing ones block, None).
+    any is at its limit, give back what this attempt counted and return (for
+    how many seconds the refusing ones block, None). The attempt that reaches
+    a counter's limit starts its cool-off.
     """
-    results = _execute([c.reserve_call() for c in counters])
-    refused = [ttl for count, ttl in results if count == 0]
-    if not refused:
-        return 0, [count for count, _ in results]
-    granted = [c for c, (count, _) in zip(counters, results) if count]
-    if granted:
-        release(*granted)
-    return max(max(refused), 1), None
+    replies = _execute([call for c in counters for call in c.reserve_calls()])
+    results = [(replies[i], replies[i + 2]) for i in range(0, len(replies), 3)]
+    counts = [count for count, _ in results]
+    refused = [max(ttl, 1) for c, (count, ttl) in zip(counters, results) if count > c.limit]
+    if refused:
+        release(*counters)
+        return max(refused), None
+    locking = [c for c, count in zip(counters, counts) if count == c.limit]
+    if locking:
+        _execute([scripts.Command(("EXPIRE", c.key, c.cool_off)) for c in locking])
+    return 0, counts
 
 
 def release_calls(*counters):

@@ -277,8 +277,9 @@ def test_round_trips_on_the_cluster(warm, cluster, user, password, round_trips):
     assert 2 <= len(login) <= 5, login.trips
     assert 2 <= len(logout) <= 3, logout.trips
     # Scripts travel as EVALSHA, routed by their key, with no COMMAND GETKEYS first.
-    # The scripts, and the list of index buckets (on another node) that clearsessions walks.
-    assert set(login.commands) == {"EVALSHA", "SADD", "PEXPIRE"}, login.trips
+    # The throttle's counts, the scripts, and the list of index buckets (on another node)
+    # that clearsessions walks.
+    assert set(login.commands) == {"INCR", "EXPIRE", "TTL", "EVALSHA", "SADD", "PEXPIRE"}, login.trips
     assert set(logout.commands) <= {"GETEX", "PEXPIRETIME", "GETDEL", "GET", "DEL"}, logout.trips
 
 
