@@ -464,10 +464,11 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         own = session_key is None or session_key == self.session_key
         if session_key is None:
             session_key = self.session_key
-        if not is_valid_session_id(session_key):
+        name = valid_session_name(session_key)
+        if name is None:
             return
         # The ids that lead to this session die with it (all on one slot).
-        keys = [session_redis_key(session_name(session_key))]
+        keys = [session_redis_key(name)]
         if own and self._previous_name:
             keys.append(session_redis_key(self._previous_name))
         if own and self._move is not None:
@@ -475,7 +476,6 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             self._move = None
         # What the key held says whether another request moved the session to
         # a new id since this one loaded it (it ends there too).
-        name = session_name(session_key)
         calls = [scripts.Command(("GETDEL", keys[0]))]
         if len(keys) > 1:
             calls.append(scripts.Command(("DEL", *keys[1:])))

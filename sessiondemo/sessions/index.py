@@ -46,7 +46,7 @@ NEW_ENTRY_MARGIN_MS = 60_000
 # A name and its filing time (6 bytes), in a user's index field.
 ENTRY_BYTES = NAME_LENGTH + 6
 # How many index buckets (up to 128 users each) clearsessions reads at a time.
-BUCKET_BATCH = 50
+BUCKET_BATCH = 8
 # About how many sessions clearsessions checks in one batch of commands.
 SWEEP_BATCH = 2_000
 

@@ -13,10 +13,16 @@ class RoundTrips:
     _active = []
 
     def __init__(self):
-        self.trips = []
+        self._trips = []
 
     def __len__(self):
-        return len(self.trips)
+        return len(self._trips)
+
+    @property
+    def trips(self):
+        # A packet the caller packed itself is read for its names only when asked:
+        # the benchmark counts round trips on every request.
+        return [_names_in(trip) if isinstance(trip, bytes) else trip for trip in self._trips]
 
     @property
     def commands(self):
@@ -24,9 +30,10 @@ class RoundTrips:
 
     @classmethod
     def record(cls, names):
+        """Record one round trip: its command names, or the packet that holds them."""
         with cls._lock:
             for log in cls._active:
-                log.trips.append(names)
+                log._trips.append(names)
 
     @classmethod
     @contextlib.contextmanager
@@ -67,8 +74,8 @@ class CountingConnection(Connection):
     def send_packed_command(self, command, check_health=True):
         names, self._pending_names = self._pending_names, None
         if names is None:
-            # Packed by the caller itself: read the names from the protocol.
-            names = _names_in(command if isinstance(command, bytes) else b"".join(command))
+            # Packed by the caller itself: the names are in the protocol.
+            names = command if isinstance(command, bytes) else b"".join(command)
         if not self._handshake:
             RoundTrips.record(names)
         return super().send_packed_command(command, check_health=check_health)
