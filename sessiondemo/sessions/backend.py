@@ -55,6 +55,13 @@ MAX_ATTEMPTS = 10
 class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     """Keep each session in one Redis string; see the module docstring."""
 
+    def __init__(self, session_key=None):
+        # SessionBase.__init__() without its import_string() on every request.
+        self._session_key = session_key
+        self.accessed = False
+        self.modified = False
+        self.serializer = conf.serializer()
+
     # Per-request state, as class defaults: an instance is made for every
     # request, and most never set most of these.
     # The session as last read from or written to Redis (codec.Value); None
@@ -171,12 +178,13 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         """Return what ``key`` holds (codec.Value or codec.Stub), or None if nothing usable."""
         name = name or session_name(key)
         redis_key = session_redis_key(name)
+        idle_ms = conf.idle_age_ms()
         with store_errors():
-            raw, now_ms = reads.read(get_client(), redis_key, conf.idle_age_ms())
+            raw, now_ms = reads.read(get_client(), redis_key, idle_ms)
         if raw is None:
             return None
-        stub = codec.decode_stub(raw)
-        if stub is not None:
+        if raw[:1] == codec.STUB:
+            stub = codec.decode_stub(raw)
             return stub if now_ms < stub.until_ms else None
         try:
             value = codec.decode(name, raw)
@@ -195,7 +203,8 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         if ends_ms <= now_ms:
             self._end_expired(name, value.user_id)
             return None
-        self._correct_ttl(redis_key, value, now_ms, ends_ms)
+        if value.idle_ms != idle_ms:
+            self._correct_ttl(redis_key, value, now_ms, ends_ms)
         if value.idle_ms and now_ms + value.idle_ms > ends_ms:
             # In its last idle period GETEX slid it past its absolute timeout:
             # back to the timeout, with the request's write (or after it).
@@ -220,8 +229,6 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     def _correct_ttl(self, redis_key, value, now_ms, ends_ms):
         """Give a session with an expiry of its own the TTL that GETEX replaced (a round trip)."""
-        if value.idle_ms == conf.idle_age_ms():
-            return
         if value.idle_ms:
             command = ("PEXPIRE", redis_key, min(value.idle_ms, ends_ms - now_ms))
         else:

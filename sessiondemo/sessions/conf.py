@@ -104,6 +104,15 @@ def too_many_response():
     return _callable("SESSION_REDIS_TOO_MANY_RESPONSE", "middleware.plain_too_many")
 
 
+def serializer():
+    """Return the SESSION_SERIALIZER class."""
+    try:
+        return _values["SESSION_SERIALIZER class"]
+    except KeyError:
+        value = _values["SESSION_SERIALIZER class"] = import_string(settings.SESSION_SERIALIZER)
+        return value
+
+
 def _callable(name, default):
     value = _setting(name, None) or f"{__package__}.{default}"
     return value if callable(value) else _imported(value)

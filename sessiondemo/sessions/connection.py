@@ -1,6 +1,6 @@
 """The raw Redis client behind the session engine, and how its failures surface."""
 
-import contextlib
+import functools
 import os
 import threading
 import weakref
@@ -66,16 +66,22 @@ def run_packed(client, commands):
     reply is read. One connection runs them in order. Not for Redis Cluster,
     whose commands go to the nodes of their keys.
     """
-    with _connection(client) as connection:
-        connection.send_packed_command(connection.pack_commands(commands))
-        return _replies(connection, len(commands))
+    return run_packet(client, _packet(commands), len(commands))
 
 
 def run_packet(client, packet, count):
     """Send ``packet``, ``count`` commands already in Redis's protocol (RESP), as run_packed() does."""
-    with _connection(client) as connection:
+    lender = _lender(client)
+    connection = lender.take()
+    try:
         connection.send_packed_command([packet])
         return _replies(connection, count)
+    except BaseException:
+        # Replies may be left unread on it: it cannot serve another request.
+        connection.disconnect()
+        raise
+    finally:
+        lender.give(connection)
 
 
 def run_packed_batches(client, batches):
@@ -86,32 +92,52 @@ def run_packed_batches(client, batches):
     works on one while the caller prepares the next. For long jobs
     (clearsessions), on one connection held throughout.
     """
-    with _connection(client) as connection:
+    lender = _lender(client)
+    connection = lender.take()
+    try:
         waiting = None
         for commands in batches:
-            connection.send_packed_command(connection.pack_commands(commands))
+            connection.send_packed_command([_packet(commands)])
             if waiting is not None:
                 yield _replies(connection, waiting)
             waiting = len(commands)
         if waiting is not None:
             yield _replies(connection, waiting)
-
-
-@contextlib.contextmanager
-def _connection(client):
-    """Lend a connection to ``client``'s server; one that failed mid-way is closed, not lent again."""
-    connections = _lenders.get(client.connection_pool)
-    if connections is None:
-        connections = _lenders.setdefault(client.connection_pool, _Lender(client.connection_pool))
-    connection = connections.take()
-    try:
-        yield connection
     except BaseException:
-        # Replies may be left unread on it: it cannot serve another request.
         connection.disconnect()
         raise
     finally:
-        connections.give(connection)
+        lender.give(connection)
+
+
+def _packet(commands):
+    """Return ``commands`` (tuples of str, bytes and int) in Redis's protocol, as one bytes object."""
+    return b"".join(map(_pack_command, commands))
+
+
+def _pack_in_python(command):
+    parts = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+try:
+    # What redis-py packs with when hiredis is installed (the requirements pin it).
+    from hiredis import pack_command as _pack_command
+except ImportError:  # pragma: no cover
+    _pack_command = _pack_in_python
+
+
+def _lender(client):
+    lender = _lenders.get(client.connection_pool)
+    if lender is None:
+        lender = _lenders.setdefault(client.connection_pool, _Lender(client.connection_pool))
+    return lender
 
 
 class _Lender:
@@ -171,7 +197,14 @@ def _replies(connection, count):
 
 def is_cluster(client):
     """Return True if ``client`` talks to a Redis Cluster, whose pipelines are not ordered across keys."""
-    return isinstance(client, RedisCluster)
+    return _is_cluster_class(type(client))
+
+
+@functools.cache
+def _is_cluster_class(cls):
+    # Once per class: redis-py's clients derive from typing Protocols, which
+    # make every isinstance() against them walk the class's attributes.
+    return issubclass(cls, RedisCluster)
 
 
 # What a store that cannot answer raises: a server that is down or silent, or

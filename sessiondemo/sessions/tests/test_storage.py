@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-from sessiondemo.sessions import codec, index, scripts
+from sessiondemo.sessions import codec, connection, index, scripts
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.keys import USERS_PER_BUCKET, index_buckets_key, session_name, user_index_key
 from sessiondemo.testing.web import (
@@ -556,3 +556,13 @@ def test_calls_queued_without_a_write_are_sent_on_their_own(redis, round_trips):
 
     assert len(log) == 1
     assert redis.get("sd:t:marker") == b"1"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("EVALSHA", "0" * 40, 1, "sd:s:{abcd}x", b"\x00\xff\r\n", 12), ("GETDEL", "k"), ("SET", "k", "é", "PX", 5)],
+)
+def test_without_hiredis_the_engine_packs_commands_as_hiredis_does(command):
+    hiredis = pytest.importorskip("hiredis")
+
+    assert connection._pack_in_python(command) == hiredis.pack_command(command)
