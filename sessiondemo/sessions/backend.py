@@ -371,21 +371,17 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         value = self._value(session, previous=self._previous_name or "")
         if loaded is not None and value.data == loaded.data and not self._client_changed:
             return  # nothing to write: the read already slid the idle timeout
-        expected = _version_bytes(loaded.version) if loaded is not None else ""
         changes = None
         for _ in range(MAX_ATTEMPTS):
             name = session_name(self.session_key)
-            head, tail = codec.encode(name, value)
-            write = scripts.Eval(
-                scripts.SAVE,
-                [session_redis_key(name)],
-                [expected, head, tail, value.idle_ms or self._ttl_ms(), conf.absolute_age_ms()],
-            )
+            write = self._write_call(name, value, loaded)
             # The index changes only with the owner.
             refile = value.user_id and value.user_id != (self._stored_user_id or "")
             reply = self._run_write(write, filed_under=value.user_id if refile else None, name=name)
             if reply[0] == 1:
-                self._unfile_stale_owners(name, reply[1].decode() or None, value.user_id or None)
+                # Its owner before: what Redis held, or (at the version loaded) the one loaded.
+                previous_owner = reply[1].decode() if len(reply) > 1 else loaded.user_id
+                self._unfile_stale_owners(name, previous_owner or None, value.user_id or None)
                 self._written(value)
                 return
             if reply[0] == -2:
@@ -404,16 +400,36 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
                     current = codec.decode(name, reply[1])
                 except (ValueError, IndexError, LookupError):
                     break
+                current.now_ms = loaded.now_ms
             else:
                 break
             # Written meanwhile: this request's changes go on top of what is there.
             if changes is None:
                 changes = self._changes(session)
             session = self._merged(current, changes)
-            expected = _version_bytes(current.version)
+            loaded = current
             value = self._value(session, previous=self._previous_name or "")
         self._forget_key()
         raise UpdateError
+
+    def _write_call(self, name, value, loaded):
+        """Return the script call that writes ``value`` over ``loaded`` (None: whatever is there)."""
+        key = session_redis_key(name)
+        ttl_ms = value.idle_ms or self._ttl_ms()
+        if loaded is None or not (loaded.created_ms and loaded.now_ms):
+            # Cleared, or created or moved in this request: Redis knows the times.
+            version = _version_bytes(loaded.version) if loaded is not None else ""
+            head, tail = codec.encode(name, value)
+            args = [version, head, tail, ttl_ms, conf.absolute_age_ms()]
+            return scripts.Eval(scripts.SAVE_KEEPING_TIMES, [key], args)
+        # Read in this request: under one key a session's times never change,
+        # so the value goes whole, its TTL capped by the Redis time of the read.
+        value.created_ms, value.deadline_ms, value.issued_ms = loaded.created_ms, loaded.deadline_ms, loaded.issued_ms
+        ends_ms = min(loaded.deadline_ms, loaded.created_ms + conf.absolute_age_ms())
+        head, tail = codec.encode(name, value)
+        whole = head + codec.encode_times(value) + tail
+        ttl_ms = max(min(ttl_ms, ends_ms - loaded.now_ms), 1)
+        return scripts.Eval(scripts.SAVE, [key], [_version_bytes(loaded.version), whole, ttl_ms])
 
     def _changes(self, session):
         """Return what this request changed in ``session``: (changed keys and values, removed keys)."""

@@ -76,15 +76,34 @@ return {0}
 """
 
 # KEYS[1] a session's key. ARGV: the version (4 bytes, drawn anew by every
-# write) the caller loaded, or "" to replace whatever the session holds, the new value's kind and tag, the
-# rest of it after the times, the TTL in ms, the absolute age limit in ms.
-# Write the value, keeping the session's times, if the session is still there
-# at that version. Returns {1, previous owner} on success; {-1} if the session
-# is gone (ended meanwhile, moved to a new id by a privilege change, or past
-# its absolute timeout: then it ends now); {-2, stub} if its id has been
-# renewed meanwhile; {-3, current value} if it was written since the caller
-# loaded it (the caller merges its changes into that and tries again).
-SAVE = "#!lua" + NOW + TIMES + OWNER + """
+# write) the caller loaded, the new value whole (its times as loaded: they
+# never change under one key), its TTL in ms (the caller capped it at the
+# absolute timeout, by the Redis time its read returned). Write the value if
+# the session is still there at that version. Returns {1} on success; {-1} if
+# the session is gone (ended meanwhile, or moved to a new id by a privilege
+# change); {-2, stub} if its id has been renewed meanwhile; {-3, current
+# value} if it was written since the caller loaded it (the caller merges its
+# changes into that and tries again).
+SAVE = """#!lua
+local current = redis.call('GET', KEYS[1])
+if not current then return {-1} end
+local kind = string.sub(current, 1, 1)
+if kind == 't' then return {-2, current} end
+if kind ~= 's' then return {-1} end
+if string.sub(current, 28, 31) ~= ARGV[1] then return {-3, current} end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return {1}
+"""
+
+# KEYS[1] a session's key. ARGV: the version the caller loaded, or "" to
+# replace whatever the session holds; the new value's kind and tag; the rest
+# of it after the times; the TTL in ms; the absolute age limit in ms. SAVE for
+# a caller that does not know the session's times (it created or moved the
+# session in this request, or cleared it): they are kept from what Redis
+# holds, and the absolute timeout is judged by Redis's clock. Returns as SAVE
+# does, with the session's owner before the write after the 1; {-1} also for
+# a session past its absolute timeout, which ends now.
+SAVE_KEEPING_TIMES = "#!lua" + NOW + TIMES + OWNER + """
 local current = redis.call('GET', KEYS[1])
 if not current then return {-1} end
 local kind = string.sub(current, 1, 1)
@@ -330,7 +349,7 @@ def register(script):
     return script
 
 
-for _script in (CREATE, SAVE, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
+for _script in (CREATE, SAVE, SAVE_KEEPING_TIMES, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
     register(_script)
 
 

@@ -566,3 +566,41 @@ def test_without_hiredis_the_engine_packs_commands_as_hiredis_does(command):
     hiredis = pytest.importorskip("hiredis")
 
     assert connection._pack_in_python(command) == hiredis.pack_command(command)
+
+
+def test_a_save_after_a_create_in_the_same_request_keeps_the_times_redis_gave_it(redis):
+    session = saved_session({SESSION_KEY: "42"})
+    created = stored(redis, session.session_key)
+
+    session["more"] = 1
+    session.save()
+
+    again = stored(redis, session.session_key)
+    assert (again.created_ms, again.deadline_ms, again.issued_ms) == (
+        created.created_ms,
+        created.deadline_ms,
+        created.issued_ms,
+    )
+    assert created.created_ms > 0
+    assert SessionStore(session.session_key).load() == {SESSION_KEY: "42", "more": 1}
+
+
+def test_a_save_after_a_read_keeps_the_times_and_the_ttl_within_the_absolute_timeout(redis, settings):
+    session_key = saved_session({SESSION_KEY: "42"}).session_key
+    created = stored(redis, session_key)
+    # 100 s of its absolute lifetime left.
+    set_times(redis, session_key, created=redis_ms(redis) - (settings.SESSION_REDIS_ABSOLUTE_AGE - 100) * 1000)
+    before = stored(redis, session_key)
+    session = SessionStore(session_key)
+
+    session["more"] = 1
+    session.save()
+
+    after = stored(redis, session_key)
+    assert (after.created_ms, after.deadline_ms, after.issued_ms) == (
+        before.created_ms,
+        before.deadline_ms,
+        before.issued_ms,
+    )
+    assert before.created_ms != created.created_ms
+    assert 0 < redis.pttl(redis_key(session_key)) <= 100_000
