@@ -27,7 +27,9 @@ def general(with_postgres):
         "written to `/dev/null` rather than the console (each event is still formatted and "
         "written).",
         "- Redis engines share one `redis-server` started for the run on a free loopback TCP "
-        "port, without persistence, flushed before each engine's memory and lost-update "
+        "port, on a CPU of its own (the benchmark's Python on the others, when there are two or "
+        "more: `INFO commandstats` times are wall-clock, and would count Redis waiting for the "
+        "CPU), without persistence, flushed before each engine's memory and lost-update "
         "measurements. Their pools all use the project's round-trip-counting connection class "
         "and 1 s socket timeouts, so that overhead is the same for each.",
         "- `cache + django-redis` uses django-redis's default (pickle) serializer, as its README "
