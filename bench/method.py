@@ -20,7 +20,9 @@ def general(with_postgres):
         "- Each operation is timed alone with `time.perf_counter()`; ops/s is operations over "
         "the summed latencies. The engines take turns in 10 blocks, in a new random order each "
         "time (the Redis engines first, then those that write to a database), so that a slow "
-        "spell of the machine falls on all of them alike.",
+        "spell of the machine falls on all of them alike; the p99 and Redis's time per operation "
+        "are the medians of the blocks' own, so that a spell that falls in one block does not "
+        "stand for all ten.",
         "- Django runs with the site's own settings (`sessiondemo.settings.base`: apps, "
         "middleware, authentication, logging), except the stores, a cheap password hasher (MD5: "
         "a login's PBKDF2 would take most of a second, the same with every engine) and logs "
