@@ -48,12 +48,12 @@ def goals(settings):
     unrelated = settings["unrelated_keys"]
     return "\n".join([
         f"- **Latency**: ours over `{RIVAL}` at the same percentile of the same operation in "
-        "this run. load, load p99, update, create and logout go through the engine API (see "
+        "this run (the p99 through the engine API: the median of the ten blocks' p99s). load, load p99, update, create and logout go through the engine API (see "
         "Speed); the two GETs go through the site's whole middleware stack in-process (see "
         "Through the site).",
         "- **Redis time**: Redis's execution time of the commands the clients sent, from "
         "`INFO commandstats` read before and after each block of operations, over the "
-        "operations. A script's `EVALSHA` (or `EVAL`, or a transaction's `EXEC`) counts whole, "
+        "operations (through the engine API: the median of the ten blocks). A script's `EVALSHA` (or `EVAL`, or a transaction's `EXEC`) counts whole, "
         "since its time includes the commands it runs; the lines of the commands run inside "
         "scripts are left out, as they would count twice. Which calls of a name were the "
         "clients' comes from the commands the benchmark's connections sent; where one name is "
