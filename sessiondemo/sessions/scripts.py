@@ -287,12 +287,13 @@ return removed
 # KEYS[1] an index bucket; KEYS[2] and on, the sessions of the entries to
 # check, in the order of the entries. ARGV: two filing times (6 bytes, as
 # stored): before the first, entries are past the horizon and go unchecked;
-# before the second, a checked entry whose session is gone or someone else's
-# goes (an id in its grace period stays); "1" to list what went. Returns how many users have no entry left, how many entries went,
-# then, if asked, the user id and name of each. What clearsessions runs on one Redis (a
-# cluster has the sessions on other nodes); times compare as strings, as
-# big-endian numbers of one width do.
-INDEX_SWEEP = "#!lua flags=allow-oom" + OWNER + """
+# before the second, a checked entry whose key is gone goes (one whose
+# session changed owner is left to that user's own readers, which check
+# owners); "1" to list what went. Returns how many users have no entry left,
+# how many entries went, then, if asked, the user id and name of each. What
+# clearsessions runs on one Redis (a cluster has the sessions on other
+# nodes); times compare as strings, as big-endian numbers of one width do.
+INDEX_SWEEP = "#!lua flags=allow-oom" + """
 local sub, call = string.sub, redis.call
 local cut, margin, listed = ARGV[1], ARGV[2], ARGV[3] == '1'
 -- The keys come in the order of the entries they belong to: each is taken if
@@ -311,9 +312,7 @@ for j = 1, #fields, 2 do
       local key = KEYS[next_key]
       if key and sub(key, -22) == sub(packed, at + 4, at + 25) then
         next_key = next_key + 1
-        local head = call('GETRANGE', key, 0, 36 + #user)
-        local kind = sub(head, 1, 1)
-        drop = kind ~= 't' and (kind ~= 's' or #head < 37 + #user or owner(head) ~= user)
+        drop = call('EXISTS', key) == 0
       end
     end
     if drop then
