@@ -71,17 +71,9 @@ def run_packed(client, commands):
 
 def run_packet(client, packet, count):
     """Send ``packet``, ``count`` commands already in Redis's protocol (RESP), as run_packed() does."""
-    lender = _lender(client)
-    connection = lender.take()
-    try:
+    with _Borrowed(client) as connection:
         connection.send_packed_command([packet])
         return _replies(connection, count)
-    except BaseException:
-        # Replies may be left unread on it: it cannot serve another request.
-        connection.disconnect()
-        raise
-    finally:
-        lender.give(connection)
 
 
 def run_packed_batches(client, batches):
@@ -92,9 +84,7 @@ def run_packed_batches(client, batches):
     works on one while the caller prepares the next. For long jobs
     (clearsessions), on one connection held throughout.
     """
-    lender = _lender(client)
-    connection = lender.take()
-    try:
+    with _Borrowed(client) as connection:
         waiting = None
         for commands in batches:
             connection.send_packed_command([_packet(commands)])
@@ -103,11 +93,26 @@ def run_packed_batches(client, batches):
             waiting = len(commands)
         if waiting is not None:
             yield _replies(connection, waiting)
-    except BaseException:
-        connection.disconnect()
-        raise
-    finally:
-        lender.give(connection)
+
+
+class _Borrowed:
+    """A connection lent for a block; one the block left mid-way is closed, not lent again."""
+
+    # A class, not @contextmanager: every Redis call goes through it.
+
+    def __init__(self, client):
+        self.lender = _lender(client)
+
+    def __enter__(self):
+        self.connection = self.lender.take()
+        return self.connection
+
+    def __exit__(self, error_type, error, traceback):
+        if error_type is not None:
+            # Replies may be left unread on it: it cannot serve another request.
+            self.connection.disconnect()
+        self.lender.give(self.connection)
+        return False
 
 
 def _packet(commands):
