@@ -3,8 +3,9 @@ Counters with a time window in the sessions Redis, for throttling.
 
 Each counter is one key under ``<prefix>t:``, so it expires by itself and
 never outlives its window (or its cool-off). Counting is one round trip
-however many counters; a reservation is plain commands (INCR numbers the
-attempts atomically, which is all it needs).
+however many counters; a reservation and its release are plain commands
+(INCR and DECR number the attempts atomically, which is all they need), so
+that a login costs Redis no script for its throttle.
 """
 
 from sessiondemo.sessions import scripts
@@ -21,20 +22,7 @@ if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 return {count, redis.call('TTL', KEYS[1])}
 """
 
-# KEYS[1] counter. Give back one reserved attempt; the last one takes the key
-# with it, so that no count, and no address in a key's name, outlives the
-# attempts it counted. Returns the count left.
-RELEASE = """#!lua flags=allow-oom
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count <= 1 then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
-return redis.call('DECR', KEYS[1])
-"""
-
-for _script in (HIT, RELEASE):
-    scripts.register(_script)
+scripts.register(HIT)
 
 
 class Counter:
@@ -63,8 +51,14 @@ class Counter:
             scripts.Command(("TTL", self.key)),
         ]
 
-    def release_call(self):
-        return scripts.Eval(RELEASE, [self.key], [])
+    def release_calls(self):
+        """Return the commands that give back one reserved attempt."""
+        # A window that ended since the reservation leaves DECR a new key at
+        # -1: EXPIRE NX gives it the window, so that no counter outlives one.
+        return [
+            scripts.Command(("DECR", self.key)),
+            scripts.Command(("EXPIRE", self.key, self.window, "NX")),
+        ]
 
 
 def _execute(calls):
@@ -101,7 +95,7 @@ def reserve(*counters):
 
 def release_calls(*counters):
     """Return the calls that give back an attempt reserved on each of ``counters``."""
-    return [c.release_call() for c in counters]
+    return [call for c in counters for call in c.release_calls()]
 
 
 def release(*counters):

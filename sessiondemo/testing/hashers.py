@@ -29,6 +29,12 @@ class Gate:
             self.finished += 1
             self._changed.notify_all()
 
+    def wait_until_held(self, count):
+        """Wait until ``count`` verifications are held at the gate."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.verified >= count, self.timeout):
+                raise TimeoutError("the requests never reached the gate")
+
     def open_when_settled(self, requests):
         """Open once each of ``requests`` is held at the gate or over; return how many are held."""
         with self._changed:

@@ -382,6 +382,44 @@ def test_3_every_counter_expires(user, password, redis):
         assert 0 < redis.ttl(key) <= max(settings.ACCOUNTS_LOGIN_COOL_OFF, settings.ACCOUNTS_LOGIN_FAILURE_WINDOW)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_3_a_window_that_ends_during_a_login_leaves_no_counter_without_expiry(user, password, redis, gate):
+    statuses = []
+
+    def post():
+        try:
+            statuses.append(attempt(browser(), user.username, password).status_code)
+        finally:
+            gate.finish()
+            connections.close_all()
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    # The right password is held at the hasher while the counters' window ends.
+    gate.wait_until_held(1)
+    reserved = list(redis.scan_iter("sd:t:login:*"))
+    assert len(reserved) == 2
+    redis.delete(*reserved)
+    gate.open_when_settled(1)
+    thread.join(gate.timeout)
+
+    assert statuses == [302]
+    # Giving the attempt back may count below zero, but in keys that expire with a window.
+    for key in redis.scan_iter("sd:t:login:*"):
+        assert 0 < redis.ttl(key) <= settings.ACCOUNTS_LOGIN_FAILURE_WINDOW
+
+
+def test_3_a_successful_login_gives_its_attempt_back(user, password, redis):
+    fail(user.username, limit() - 1)
+
+    for _ in range(3):
+        log_in(browser(), user, password)
+
+    # The one failure left in the account's budget is still there.
+    assert attempt(browser(), user.username, "wrong").status_code == 200
+    assert_throttled(attempt(browser(), user.username, password))
+
+
 # -- 4. Clients grouped by network ---------------------------------------------------------------
 
 
