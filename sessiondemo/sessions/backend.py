@@ -327,24 +327,35 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
         With ``filed_under`` (a user id), the session ``name`` is filed in that
         user's index in the same round trip, with the calls waiting for a
-        write. An entry whose session was not written goes again at once; a
-        session past the per-user cap ends the user's oldest.
+        write: on one Redis by the write's own script, once it succeeded;
+        otherwise alongside it, an entry whose session was not written going
+        again at once. A session past the per-user cap ends the user's oldest.
         """
-        calls = [write]
         limit = conf.max_sessions_per_user()
-        if filed_under is not None:
-            calls += index.add_calls(filed_under, name, limit=limit)
-        calls += self._take_pending_calls()
         with store_errors():
             client = get_client()
-            results = scripts.execute(client, calls)
-            if filed_under is not None:
-                if results[0][0] != 1:
-                    # Nothing was written under this name (and a retry draws another).
-                    scripts.execute(client, [index.remove_call(filed_under, [name])])
-                elif results[1]:
-                    self._end_evicted(client, filed_under, name, limit)
-        return results[0]
+            by_script = filed_under is not None and write.script in scripts.FILED and not is_cluster(client)
+            if by_script:
+                calls = index.filing_calls(write, filed_under, name, limit=limit)
+            elif filed_under is not None:
+                calls = [write, *index.add_calls(filed_under, name, limit=limit)]
+            else:
+                calls = [write]
+            results = scripts.execute(client, calls + self._take_pending_calls())
+            reply = results[0]
+            if filed_under is None:
+                return reply
+            if by_script:
+                over_limit = reply.pop() if reply[0] == 1 else 0
+            elif reply[0] != 1:
+                # Nothing was written under this name (and a retry draws another).
+                scripts.execute(client, [index.remove_call(filed_under, [name])])
+                over_limit = 0
+            else:
+                over_limit = results[1]
+            if over_limit:
+                self._end_evicted(client, filed_under, name, limit)
+        return reply
 
     def _save_create(self):
         """Write the session under its new id in one round trip; raise CreateError if taken."""

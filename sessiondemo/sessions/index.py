@@ -70,10 +70,26 @@ def horizon_ms():
 
 def add_calls(user_id, name, *, limit):
     """Return the calls that file ``name`` under ``user_id``; the first answers 1 past ``limit``."""
+    args = [str(user_id), limit, horizon_ms(), name]
+    return [scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], args), *_listing_calls(user_id)]
+
+
+def filing_calls(write, user_id, name, *, limit):
+    """
+    Return the calls that run ``write`` and then file ``name`` under ``user_id``, on one Redis.
+
+    The first is ``write`` as its scripts.FILED variant, whose reply ends
+    with INDEX_ADD's when the write succeeded.
+    """
+    args = [*write.args, str(user_id), limit, horizon_ms(), name]
+    filed = scripts.Eval(scripts.FILED[write.script], [*write.keys, user_index_key(user_id)], args)
+    return [filed, *_listing_calls(user_id)]
+
+
+def _listing_calls(user_id):
+    # On a cluster the set lives on another node: separate commands. Like
+    # the buckets, it expires a horizon after the newest entry.
     return [
-        scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], [str(user_id), limit, horizon_ms(), name]),
-        # On a cluster the set lives on another node: separate commands. Like
-        # the buckets, it expires a horizon after the newest entry.
         scripts.Command(("SADD", index_buckets_key(), user_index_key(user_id))),
         scripts.Command(("PEXPIRE", index_buckets_key(), horizon_ms())),
     ]
@@ -389,9 +405,9 @@ def _sweeps(indexes, cut, margin, listed):
     """Yield lists of INDEX_SWEEP calls, one per bucket, about SWEEP_BATCH sessions to check a list."""
     # The keys to check in the order of their entries, as the script walks them.
     key_head = f"{conf.key_prefix()}s:".encode()
-    # Filing times as stored (6 bytes, big-endian): they compare as the numbers do.
-    cut, margin = cut.to_bytes(6, "big"), margin.to_bytes(6, "big")
     args = [cut, margin, "1" if listed else ""]
+    # Filing times as stored (6 bytes, big-endian): Python compares them as the numbers.
+    cut, margin = cut.to_bytes(6, "big"), margin.to_bytes(6, "big")
     calls, checks = [], 0
     for bucket, users in indexes.items():
         keys = [

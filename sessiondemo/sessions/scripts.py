@@ -66,14 +66,16 @@ end
 # after the times, the absolute age limit in ms, the TTL in ms. Write the
 # value with its times (login, deadline, issue: now, by Redis's clock) unless
 # the key is taken. Returns {1}, or {0} if the key is taken.
-CREATE = "#!lua" + NOW + """
+CREATE_WRITE = """
 local limit = tonumber(ARGV[3])
-local value = ARGV[1] .. struct.pack('>I6I6I6', now, now + limit, now) .. ARGV[2]
+local stamp = struct.pack('>I6', now)
+local value = ARGV[1] .. stamp .. struct.pack('>I6', now + limit) .. stamp .. ARGV[2]
 if redis.call('SET', KEYS[1], value, 'NX', 'PX', px(math.min(tonumber(ARGV[4]), limit))) then
   return {1}
 end
 return {0}
 """
+CREATE = "#!lua" + NOW + CREATE_WRITE
 
 # KEYS[1] a session's key. ARGV: the version (4 bytes, drawn anew by every
 # write) the caller loaded, the new value whole (its times as loaded: they
@@ -141,7 +143,7 @@ return {1, owner(current)}
 # {-1} if a continued session is gone; {-2, stub} if the old id has been
 # renewed meanwhile; {-3, current value} if the session was written since the
 # caller loaded it (merge and retry).
-MOVE = "#!lua" + NOW + TIMES + OWNER + """
+MOVE_WRITE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
 local limit = tonumber(ARGV[10])
 local current = redis.call('GET', KEYS[1])
@@ -174,6 +176,7 @@ else
 end
 return {1, who}
 """
+MOVE = "#!lua" + NOW + TIMES + OWNER + MOVE_WRITE
 
 # KEYS[1] a session's key (or that of an id in its grace period) that a user's
 # index names; KEYS[2] that id's record of a move. ARGV: the user's id ("" for
@@ -217,26 +220,66 @@ local function store(user, list)
 end
 """
 
+# Files a name in a user's index (INDEX has the layout): drops the entries
+# past the horizon (ms) from the front, where the oldest are, and an entry
+# of the same name, appends the name with now, and lets the bucket expire a
+# horizon after its newest entry. Returns how many entries the user has. Few
+# instructions on purpose: each login runs it, and Lua's time is Redis's.
+# Filing times compare as numbers: Lua compares strings with strcoll(), in
+# whatever locale Redis runs.
+FILE = """
+local function file(bucket, user, name, horizon)
+  local sub = string.sub
+  local packed = redis.call('HGET', bucket, user) or ''
+  local from = 1
+  while from < #packed and struct.unpack('>I6', packed, from + 26) < now - horizon do from = from + 32 end
+  if from > 1 then packed = sub(packed, from) end
+  local at = string.find(packed, name, 1, true)
+  while at and at % 32 ~= 1 do at = string.find(packed, name, at + 1, true) end
+  if at then packed = sub(packed, 1, at - 1) .. sub(packed, at + 32) end
+  redis.call('HSET', bucket, user, packed .. name .. struct.pack('>I6', now))
+  redis.call('PEXPIRE', bucket, ms(horizon))
+  return #packed / 32 + 1
+end
+"""
+
 # KEYS[1] the user's index bucket. ARGV: the user's id, the most sessions the
 # user may have (0: no limit), how long an entry can outlive its filing (the
-# absolute age limit plus a margin, ms), the name to file. Drops the user's
-# entries past that horizon, files the name (again, if it was), and lets the
-# bucket expire that long after its newest entry. Returns 1 if the index holds
-# more entries than the limit: some may be of sessions that ended early
-# (logout, idle timeout), which only the caller can tell, across keys.
-INDEX_ADD = "#!lua" + NOW + INDEX + """
-local horizon = tonumber(ARGV[3])
-local kept = {}
-for _, entry in ipairs(entries(ARGV[1])) do
-  if entry[2] >= now - horizon and entry[1] ~= ARGV[4] then kept[#kept + 1] = entry end
-end
-kept[#kept + 1] = {ARGV[4], now}
-store(ARGV[1], kept)
-redis.call('PEXPIRE', KEYS[1], ms(horizon))
+# absolute age limit plus a margin, ms), the name to file. Files the name
+# (FILE). Returns 1 if the index holds more entries than the limit: some may
+# be of sessions that ended early (logout, idle timeout), which only the
+# caller can tell, across keys.
+INDEX_ADD = "#!lua" + NOW + FILE + """
 local limit = tonumber(ARGV[2])
-if limit > 0 and #kept > limit then return 1 end
-return 0
+local count = file(KEYS[1], ARGV[1], ARGV[4], tonumber(ARGV[3]))
+return (limit > 0 and count > limit) and 1 or 0
 """
+
+
+def _filing(write):
+    """
+    Return Lua that runs the write script body ``write`` and, if it succeeds, files its session.
+
+    For one Redis (on a cluster the index lives on another slot). KEYS: the
+    write's, then the user's index bucket. ARGV: the write's, then
+    INDEX_ADD's. Returns the write's reply, with INDEX_ADD's after it when
+    the write succeeded.
+    """
+    return "local function write()" + write + """end
+local reply = write()
+if reply[1] == 1 then
+  local n, limit = #ARGV, tonumber(ARGV[#ARGV - 2])
+  local count = file(KEYS[#KEYS], ARGV[n - 3], ARGV[n], tonumber(ARGV[n - 1]))
+  reply[#reply + 1] = (limit > 0 and count > limit) and 1 or 0
+end
+return reply
+"""
+
+
+CREATE_FILED = "#!lua" + NOW + FILE + _filing(CREATE_WRITE)
+MOVE_FILED = "#!lua" + NOW + TIMES + OWNER + FILE + _filing(MOVE_WRITE)
+# The write scripts that have a variant that files the session too.
+FILED = {CREATE: CREATE_FILED, MOVE: MOVE_FILED}
 
 # KEYS[1] the user's index bucket. ARGV: the user's id, the horizon (ms) as
 # for INDEX_ADD. Drops the user's entries past it; returns Redis's time, the
@@ -285,17 +328,17 @@ return removed
 """
 
 # KEYS[1] an index bucket; KEYS[2] and on, the sessions of the entries to
-# check, in the order of the entries. ARGV: two filing times (6 bytes, as
-# stored): before the first, entries are past the horizon and go unchecked;
+# check, in the order of the entries. ARGV: two filing times (epoch ms):
+# before the first, entries are past the horizon and go unchecked;
 # before the second, a checked entry whose key is gone goes (one whose
 # session changed owner is left to that user's own readers, which check
 # owners); "1" to list what went. Returns how many users have no entry left,
 # how many entries went, then, if asked, the user id and name of each. What
 # clearsessions runs on one Redis (a cluster has the sessions on other
-# nodes); times compare as strings, as big-endian numbers of one width do.
+# nodes). Times compare as numbers, not as strings (FILE says why).
 INDEX_SWEEP = "#!lua flags=allow-oom" + """
 local sub, call = string.sub, redis.call
-local cut, margin, listed = ARGV[1], ARGV[2], ARGV[3] == '1'
+local cut, margin, listed = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
 -- The keys come in the order of the entries they belong to: each is taken if
 -- it still ends with its entry's name (the index may have changed since).
 local next_key = 2
@@ -306,7 +349,7 @@ for j = 1, #fields, 2 do
   -- What stays, as runs of whole entries.
   local runs, from, dropped = {}, 1, 0
   for at = 1, #packed - 31, 32 do
-    local filed = sub(packed, at + 26, at + 31)
+    local filed = struct.unpack('>I6', packed, at + 26)
     local drop = filed < cut
     if not drop and filed < margin then
       local key = KEYS[next_key]
@@ -348,7 +391,7 @@ def register(script):
     return script
 
 
-for _script in (CREATE, SAVE, SAVE_KEEPING_TIMES, MOVE, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
+for _script in (CREATE, CREATE_FILED, SAVE, SAVE_KEEPING_TIMES, MOVE, MOVE_FILED, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
     register(_script)
 
 

@@ -166,7 +166,7 @@ def test_a_session_survives_a_failover_and_logins_work_after_it(deployment, user
     # Scripts do not replicate (Redis 7 replicates their effects), so the new
     # primary answers the engine's first EVALSHA with NOSCRIPT.
     with replica.client() as replica_client:
-        assert replica_client.script_exists(scripts.SHAS[scripts.CREATE]) == [False]
+        assert replica_client.script_exists(scripts.SHAS[scripts.CREATE_FILED]) == [False]
 
     primary.stop()
     during = []
@@ -186,7 +186,7 @@ def test_a_session_survives_a_failover_and_logins_work_after_it(deployment, user
     newcomer = browser()
     new_id = log_in(newcomer, user, password)
     with replica.client() as replica_client:  # EVAL after NOSCRIPT cached the script
-        assert replica_client.script_exists(scripts.SHAS[scripts.CREATE]) == [True]
+        assert replica_client.script_exists(scripts.SHAS[scripts.CREATE_FILED]) == [True]
     assert is_logged_in(newcomer)
     assert holds(replica, new_id)  # written to the new primary
     assert newcomer.post("/accounts/logout/", secure=True).status_code == 302
