@@ -516,13 +516,11 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         with store_errors():
             client = get_client()
             owner = self._stored_user_id if own else None
-            if owner is not None and not is_cluster(client):
-                # One connection runs a pipeline in order: the entry goes only
-                # once the session is gone. On a cluster the two go to different
-                # nodes, so the entry waits for a reader to see the session gone
-                # (index module docstring), lest a failed delete leave a live
-                # session that no "end sessions" path can find.
-                calls.append(index.remove_call(owner, [name]))
+            # The index entry stays until a reader of the index, or
+            # clearsessions, finds the session gone (index module docstring):
+            # a logout is one plain command, and on a cluster, where the two
+            # live on different nodes, a failed delete never leaves a live
+            # session that no "end sessions" path can find.
             current = scripts.execute(client, calls + self._take_pending_calls())[0]
             if current is None:
                 # Gone already: ended, or moved without a grace period, which leaves a record.

@@ -153,8 +153,8 @@ def file_in_index(redis, user_id, entries):
 
 
 def session_keys(redis):
-    """Return every session and user index key that ``redis`` holds."""
-    return [k for pattern in ("s:*", "i:*") for k in redis.scan_iter(f"{key_prefix()}{pattern}")]
+    """Return every key of a session (or of an id that leads to one) that ``redis`` holds."""
+    return list(redis.scan_iter(f"{key_prefix()}s:*"))
 
 
 def make_renewal_due(redis, settings, session_id, *, after=600):

@@ -4,7 +4,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from sessiondemo.sessions.keys import index_buckets_key, session_name
+from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.sessions.keys import index_buckets_key, session_name, user_index_key
 from sessiondemo.testing.web import (
     index_entries,
     redis_key,
@@ -73,15 +74,20 @@ def test_logout_deletes_the_session_and_a_replayed_cookie_gets_nothing(client, u
     assert response.cookies[COOKIE]["max-age"] == 0
     assert response["Clear-Site-Data"] == '"cache", "storage"'
     assert redis.exists(redis_key(session_id)) == 0
-    assert index_entries(redis, user.pk) == {}
     replay = Client()
     replay.cookies[COOKIE] = session_id
     response = replay.get("/profile/", secure=True)
     assert response.status_code == 302
     assert response["Location"] == f"{settings.LOGIN_URL}?next=/profile/"
     # Not recreated, and not counted as a guess: the server issued that id.
-    # (Left: the list of index buckets, which expires on its own.)
-    assert list(redis.scan_iter()) == [index_buckets_key().encode()]
+    # Left: the user's index (whose entry goes when a reader finds the session
+    # gone), the list of index buckets and the login's throttle counters, all
+    # expiring on their own.
+    left = sorted(redis.scan_iter())
+    assert left == sorted([index_buckets_key().encode(), user_index_key(user.pk).encode(), *redis.scan_iter("sd:t:login:*")])
+    assert all(redis.ttl(key) > 0 for key in left)
+    # "Your sessions" lists none.
+    assert SessionStore.user_sessions(user.pk) == []
 
 
 def test_anonymous_profile_redirects_to_login_with_next(client):

@@ -304,16 +304,17 @@ def test_an_anonymous_session_is_filed_nowhere(redis):
     assert redis.keys("sd:i*") == []
 
 
-def test_deleting_a_loaded_session_drops_it_from_its_users_index(redis):
+def test_a_logout_leaves_the_listing_at_once_and_the_index_once_surely_gone(redis):
     first = loaded_session(saved_session({SESSION_KEY: "42"}).session_key)
     second = saved_session({SESSION_KEY: "42"})
 
+    # One command: the entry waits for a reader to find the session gone.
     first.delete()
-    assert list(index_entries(redis, "42")) == [session_name(second.session_key)]
 
-    loaded_session(second.session_key).delete()
-    # Nothing left but the list of buckets clearsessions walks.
-    assert redis.keys() == [index_buckets_key().encode()]
+    assert [info.name for info in SessionStore.user_sessions("42")] == [session_name(second.session_key)]
+    file_in_index(redis, "42", {session_name(first.session_key): redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1})
+    SessionStore.user_sessions("42")
+    assert list(index_entries(redis, "42")) == [session_name(second.session_key)]
 
 
 def test_a_session_deleted_by_id_leaves_the_listing_at_once_and_the_index_once_surely_gone(redis):
