@@ -15,7 +15,7 @@ from django.conf import settings
 from sessiondemo.handlers import WSGIHandler
 
 from . import web, workload
-from .measure import Samples, timed
+from .measure import SETTLE, Samples, timed
 
 OPERATIONS = ("read", "write", "login")
 WARM_UP = 50  # reads and writes per engine, untimed; and a fifth as many logins
@@ -47,15 +47,15 @@ class Site:
             # The middleware reads SESSION_ENGINE when the handler is built.
             self.handler = WSGIHandler()
         browsers = [web.logged_in_browser(self.handler, store, user) for user in users]
-        timed(read, [(b,) for b in browsers], samples["read"], redis_client, "default")
+        timed(read, [(b,) for b in browsers], samples["read"], redis_client, "default", settle=SETTLE)
         items = [(b, number + n) for n, b in enumerate(browsers)]
-        timed(write, items, samples["write"], redis_client, "default")
+        timed(write, items, samples["write"], redis_client, "default", settle=SETTLE)
         for browser in browsers:
             workload.delete(store, browser.session_key)
         if login_users and self.login_failure is None:
             forms = [web.login_form(self.handler, user) for user in login_users]
             try:
-                timed(log_in, forms, samples["login"], redis_client, "default")
+                timed(log_in, forms, samples["login"], redis_client, "default", settle=SETTLE)
             except web.RequestFailed as e:
                 self.login_failure = str(e)
                 samples["login"].latencies.clear()

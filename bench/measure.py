@@ -1,5 +1,6 @@
 """Measure one engine: speed and cost per operation, lost updates."""
 
+import contextlib
 import dataclasses
 import random
 import statistics
@@ -14,6 +15,12 @@ from .counters import Cost, counting
 
 OPERATIONS = ("create", "load", "update", "delete")
 WARM_UP = 100
+# Operations an engine runs before the next engine's turn, within a block.
+TURN = 100
+# Of which the first run untimed: switching engines (override_settings and
+# its signals) and reading Redis's counters (counters.counting()) leave the
+# next operation or two of any engine slower.
+SETTLE = 2
 # Latency quantiles kept for the charts: every 0.5 %.
 QUANTILES = 200
 
@@ -40,9 +47,10 @@ class Samples:
 
     latencies: list = dataclasses.field(default_factory=list)
     cost: Cost = dataclasses.field(default_factory=Cost)
-    # Each block's latencies and its Redis time per operation, for the robust figures below.
+    counted: int = 0  # operations whose cost was counted, timed or not
+    # Each block's latencies, and its [operations counted, Redis time], for the robust figures below.
     blocks: list = dataclasses.field(default_factory=list)
-    block_redis_usec: list = dataclasses.field(default_factory=list)
+    block_costs: list = dataclasses.field(default_factory=list)
 
     def timing(self):
         """
@@ -56,9 +64,9 @@ class Samples:
         p99 = quantiles[QUANTILES * 99 // 100 - 1]
         if len(self.blocks) >= 3 and all(len(block) >= 100 for block in self.blocks):
             p99 = statistics.median(statistics.quantiles(block, n=100, method="inclusive")[98] for block in self.blocks)
-        cost = self.cost.per(len(self.latencies))
-        if len(self.block_redis_usec) >= 3:
-            cost.redis_usec = statistics.median(self.block_redis_usec)
+        cost = self.cost.per(self.counted)
+        if len(self.block_costs) >= 3:
+            cost.redis_usec = statistics.median(usec / max(count, 1) for count, usec in self.block_costs)
         return Timing(
             count=len(self.latencies),
             seconds=sum(self.latencies),
@@ -69,35 +77,93 @@ class Samples:
         )
 
 
-def timed(function, items, samples, redis_client, db_alias):
-    """Call ``function(*item)`` for each item, timing each, into ``samples``; return the results."""
+def timed(function, items, samples, redis_client, db_alias, *, new_block=True, settle=0):
+    """
+    Call ``function(*item)`` for each item, timing each, into ``samples``; return the results.
+
+    The items make a block of their own, or with ``new_block=False`` join the
+    last one. The first ``settle`` items run untimed (their cost is counted).
+    """
     results, latencies = [], []
     with counting(redis_client, db_alias) as cost:
-        for item in items:
+        for item in items[:settle]:
+            results.append(function(*item))
+        for item in items[settle:]:
             start = perf_counter()
             results.append(function(*item))
             latencies.append(perf_counter() - start)
     samples.latencies += latencies
-    samples.blocks.append(latencies)
-    samples.block_redis_usec.append(cost.redis_usec / max(len(items), 1))
+    samples.counted += len(items)
     samples.cost = samples.cost + cost
+    if new_block or not samples.blocks:
+        samples.blocks.append([])
+        samples.block_costs.append([0, 0.0])
+    samples.blocks[-1] += latencies
+    samples.block_costs[-1][0] += len(items)
+    samples.block_costs[-1][1] += cost.redis_usec
     return results
 
 
 def run_operations(store, user_ids, samples, redis_client, db_alias):
     """Create, load, update and delete a session per user id, into ``samples`` by operation."""
-    user_ids = list(user_ids)
-    stores = [store] * len(user_ids)
+    run_in_turns({None: (store, list(user_ids), db_alias)}, samples={None: samples}, redis_client=redis_client)
 
-    def each(op, function, *columns):
-        return timed(function, list(zip(*columns)), samples[op], redis_client, db_alias)
 
-    keys = each("create", workload.create, stores, user_ids)
-    each("load", workload.load, stores, keys, user_ids)
-    each("update", workload.update, stores, keys, user_ids)
-    each("delete", workload.delete, stores, keys)
-    if store().exists(keys[0]):
-        raise AssertionError("a deleted session still exists")
+def run_in_turns(engines, *, samples, redis_client, order=None):
+    """
+    Create, load, update and delete a session per user id for each engine, taking turns.
+
+    ``engines`` maps each engine to (its store class or None to activate
+    it, its user ids, its database alias). Each operation runs in turns of
+    TURN operations per engine (the first SETTLE untimed), in a new random
+    order each turn, so that a slow spell of the machine falls on every
+    engine alike. One block per
+    engine and operation, into ``samples[engine][operation]``.
+    """
+    keys = {engine: [] for engine in engines}
+    steps = [
+        ("create", workload.create, lambda engine, i: (engines[engine][1][i],)),
+        ("load", workload.load, lambda engine, i: (keys[engine][i], engines[engine][1][i])),
+        ("update", workload.update, lambda engine, i: (keys[engine][i], engines[engine][1][i])),
+        ("delete", workload.delete, lambda engine, i: (keys[engine][i],)),
+    ]
+    longest = max(len(user_ids) for _, user_ids, _ in engines.values())
+    for op, function, arguments in steps:
+        for start in range(0, longest, TURN):
+            turn = list(engines)
+            if order is not None:
+                order.shuffle(turn)
+            for engine in turn:
+                given, user_ids, db_alias = engines[engine]
+                chunk = range(start, min(start + TURN, len(user_ids)))
+                if not chunk:
+                    continue
+                with _active(engine, given) as store:
+                    items = [(store, *arguments(engine, i)) for i in chunk]
+                    found = timed(
+                        function,
+                        items,
+                        samples[engine][op],
+                        redis_client,
+                        db_alias,
+                        new_block=start == 0,
+                        settle=SETTLE if given is None else 0,
+                    )
+                if op == "create":
+                    keys[engine] += found
+    for engine, (store, _, _) in engines.items():
+        with _active(engine, store) as store:
+            if store().exists(keys[engine][0]):
+                raise AssertionError("a deleted session still exists")
+
+
+@contextlib.contextmanager
+def _active(engine, store):
+    if store is not None:
+        yield store
+    else:
+        with engine.active() as store:
+            yield store
 
 
 def new_samples():
@@ -108,10 +174,11 @@ def measure_speed(engines, counts, redis_client, blocks=10):
     """
     Time ``counts[engine]`` of each operation per engine, after a warm-up.
 
-    The engines take turns, in a new random order in each of ``blocks``
-    blocks, so a slow spell of the machine falls on all of them rather than
-    on one. Engines that write to a database take their turns after the
-    others, so the disk writes they leave behind slow down no Redis engine.
+    The engines take turns of TURN operations, in a new random order each
+    turn, in each of ``blocks`` blocks, so a slow spell of the machine falls
+    on all of them rather than on one. Engines that write to a database take
+    their turns after the others, so the disk writes they leave behind slow
+    down no Redis engine.
     """
     samples = {engine: new_samples() for engine in engines}
     for engine in engines:
@@ -120,13 +187,12 @@ def measure_speed(engines, counts, redis_client, blocks=10):
             run_operations(store, range(1, WARM_UP + 1), warm_up, redis_client, engine.db_alias)
     order = random.Random(0)
     for group in ([e for e in engines if not e.db_alias], [e for e in engines if e.db_alias]):
-        for block in range(blocks):
-            for engine in order.sample(group, len(group)):
+        for block in range(blocks if group else 0):
+            turns = {}
+            for engine in group:
                 size = counts[engine] // blocks
-                user_ids = range(block * size + 1, (block + 1) * size + 1)
-                with engine.active() as store:
-                    found = samples[engine]
-                    run_operations(store, user_ids, found, redis_client, engine.db_alias)
+                turns[engine] = (None, list(range(block * size + 1, (block + 1) * size + 1)), engine.db_alias)
+            run_in_turns(turns, samples=samples, redis_client=redis_client, order=order)
     return {
         engine: {op: found.timing() for op, found in by_op.items()}
         for engine, by_op in samples.items()

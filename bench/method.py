@@ -18,11 +18,17 @@ def general(with_postgres):
         "one key (a read-only request). update: load, change one key, `save()`. delete: load, "
         "then `flush()` (a logout).",
         "- Each operation is timed alone with `time.perf_counter()`; ops/s is operations over "
-        "the summed latencies. The engines take turns in 10 blocks, in a new random order each "
-        "time (the Redis engines first, then those that write to a database), so that a slow "
-        "spell of the machine falls on all of them alike; the p99 and Redis's time per operation "
-        "are the medians of the blocks' own, so that a spell that falls in one block does not "
-        "stand for all ten.",
+        "the summed latencies. In each of 10 blocks, every operation runs in turns of 100 per "
+        "engine, in a new random order each turn (the Redis engines first, then those that "
+        "write to a database), so that a slow spell of the machine falls on all of them alike; "
+        "the first 2 of each turn run untimed (their Redis cost still counts), since switching "
+        "engines and reading Redis's counters slow the next operation of any engine. The p99 "
+        "and Redis's time per operation are the medians of the blocks' own, so that a spell "
+        "that falls in one block does not stand for all ten.",
+        "- The CPUs' idle states are held shallow for the run when the benchmark may "
+        "(`/dev/cpu_dma_latency` = 0, as latency benchmarks do; see Machine): a Redis that "
+        "sleeps between requests wakes with cold caches, and its time per command then varies "
+        "severalfold with whatever else the machine does.",
         "- Django runs with the site's own settings (`sessiondemo.settings.base`: apps, "
         "middleware, authentication, logging), except the stores, a cheap password hasher (MD5: "
         "a login's PBKDF2 would take most of a second, the same with every engine) and logs "
@@ -104,7 +110,8 @@ def web_text(settings):
         f"(untimed). n = {settings['web_requests']:,} requests of each GET and "
         f"{settings['web_logins']:,} logins per engine, after "
         f"{settings['web_warm_up']} of each GET and a fifth as many logins as warm-up, the "
-        "engines taking turns in 10 blocks. Cells: requests per second · p50 / p99 latency in ms."
+        "engines taking turns in 10 blocks (the first 2 requests of each turn untimed, as "
+        "above). Cells: requests per second · p50 / p99 latency in ms."
     )
 
 
