@@ -28,7 +28,7 @@ HISTORY = "last.json"
 
 # (flag, default, help): every knob is a count.
 OPTIONS = [
-    ("--sessions", 2000, "timed operations of each kind per Redis engine"),
+    ("--sessions", 5000, "timed operations of each kind per Redis engine"),
     ("--db-sessions", 500, "timed operations of each kind per engine that writes to a database"),
     ("--web-requests", 2000, "timed GETs of each kind per engine through the site"),
     ("--web-logins", 300, "timed logins per engine through the site"),
