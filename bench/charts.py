@@ -119,7 +119,7 @@ def memory(results, prune_runs):
         return None
     figure, axis = plt.subplots(figsize=(8, 3.5), layout="constrained")
     configurations = (("memory_default", "Redis's default configuration"),
-                      ("memory", "README's (hash-max-listpack-value 1024)"))  # fmt: skip
+                      ("memory", "the README's configuration"))  # fmt: skip
     for i, (attribute, name) in enumerate(configurations):
         ys, values = [], []
         for y, r in enumerate(found):

@@ -101,6 +101,10 @@ def _pinned():
     return "yes" if len(os.sched_getaffinity(0)) < (os.cpu_count() or 1) else "no, one CPU"
 
 
+# The settings that decide when a hash stops being a compact listpack.
+HASH_SETTINGS = ["hash-max-listpack-entries", "hash-max-listpack-value"]
+
+
 def recommended_config():
     """Return the Redis settings the README recommends (RECOMMENDED_CONFIG), as the bench runs."""
     return {name.removeprefix("--"): value for name, value in zip(*[iter(RECOMMENDED_CONFIG)] * 2)}

@@ -145,9 +145,8 @@ def memory(ours, rivals):
         )
         if "hashtable" in (d.redis_layout or "") and "hashtable" not in (o.redis_layout or ""):
             text += (
-                ", as an index field longer than the default `hash-max-listpack-value` (64 bytes: "
-                "a user with three sessions or more) makes its bucket fall back from the compact "
-                "listpack to a hashtable"
+                ", as an index bucket past the default `hash-max-listpack-entries` or "
+                "`hash-max-listpack-value` falls back from the compact listpack to a hashtable"
             )
     return text + "."
 

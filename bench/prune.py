@@ -72,7 +72,7 @@ def add_user(pipe, user_id, now_ms):
                 "expired": now_ms - horizon_ms - HOUR_MS,
                 "ended": now_ms - HOUR_MS,
             }[kind]
-            entries.append(name.encode() + filed.to_bytes(6, "big"))
+            entries.append((name, filed))
             if kind == "live":
                 key = session_redis_key(name)
                 value = codec.Value(
@@ -83,9 +83,11 @@ def add_user(pipe, user_id, now_ms):
                 pipe.set(key, head + codec.encode_times(value) + tail)
                 pipe.pexpireat(key, live_until)
                 keys.append(key)
-    # The user's field in an index bucket, and the bucket in the list clearsessions walks.
+    # The user's fields in an index bucket (an entry each and the count), and
+    # the bucket in the list clearsessions walks.
     bucket = user_index_key(user_id)
-    pipe.hset(bucket, str(user_id), b"".join(entries))
+    fields = {f"{user_id}|{name}": filed.to_bytes(6, "big") for name, filed in entries}
+    pipe.hset(bucket, mapping={**fields, f"{user_id}|": len(entries)})
     pipe.pexpireat(bucket, live_until)
     pipe.sadd(index_buckets_key(), bucket)
     return [*keys, bucket]

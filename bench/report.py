@@ -123,8 +123,8 @@ def render(run):
         "",
         "Logged-in sessions of distinct users created into empty stores (fewer for engines that "
         "write to a database: the per-session figures settle long before), then measured, on "
-        "the README's Redis configuration (`hash-max-listpack-value 1024`, as the benchmark's "
-        "Redis runs) and, for ours and `cache + django-redis`, again on Redis's default for the "
+        "the README's Redis configuration (`maxmemory-policy noeviction`, Redis's default, "
+        "as the benchmark's Redis runs) and, for ours and `cache + django-redis`, again on Redis's default for the "
         f"same settings, set with `CONFIG SET` ({method.config_text(settings)}; the other "
         "engines store strings, which these settings leave alone). `used_memory` (less client "
         "buffers) includes "

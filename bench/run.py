@@ -140,7 +140,8 @@ def main():
     output = None if args.output == "-" else Path(args.output)
     assets = (output.parent if output else OUTPUT.parent) / ASSETS
     configs = {"recommended": environment.recommended_config()}
-    configs["default"] = environment.default_config(configs["recommended"])
+    # Redis's own defaults for those, and for what decides how compact an index bucket is.
+    configs["default"] = environment.default_config([*configs["recommended"], *environment.HASH_SETTINGS])
     with environment.workspace() as (server, postgres):
         django.setup()
         from bench import charts, endtoend, goals, history, measure, report

@@ -21,13 +21,14 @@ import datetime
 import json
 import logging
 import secrets
+import time
 import types
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 
-from . import codec, conf, events, index, reads, scripts
-from .connection import get_client, is_cluster, store_errors
+from . import clock, codec, conf, events, index, reads, scripts
+from .connection import get_client, store_errors
 from .exceptions import SessionTooLarge
 from .keys import (
     VALID_KEY_CHARS,  # noqa: F401 (the alphabet of ids, for callers)
@@ -180,9 +181,12 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         redis_key = session_redis_key(name)
         idle_ms = conf.idle_age_ms()
         with store_errors():
-            raw, now_ms = reads.read(get_client(), redis_key, idle_ms)
+            client = get_client()
+            sent_at = time.monotonic()
+            raw, now_ms = reads.read(client, redis_key, idle_ms)
         if raw is None:
             return None
+        clock.observe(client, now_ms, sent_at, time.monotonic())
         if raw[:1] == codec.STUB:
             stub = codec.decode_stub(raw)
             return stub if now_ms < stub.until_ms else None
@@ -321,58 +325,54 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     def _ttl_ms(self):
         return max(self.get_expiry_age(), 0) * 1000
 
-    def _run_write(self, write, *, filed_under=None, name=None):
+    def _run_write(self, write, *, filed_under=None, name=None, written=lambda reply: reply[0] == 1):
         """
-        Run the script call ``write`` and return its reply, whose first item is 1 on success.
+        Run the call ``write`` and return its reply; ``written(reply)`` says whether it wrote.
 
         With ``filed_under`` (a user id), the session ``name`` is filed in that
         user's index in the same round trip, with the calls waiting for a
-        write: on one Redis by the write's own script, once it succeeded;
-        otherwise alongside it, an entry whose session was not written going
-        again at once. A session past the per-user cap ends the user's oldest.
+        write; an entry whose session was not written goes again at once. A
+        session past the per-user cap ends the user's oldest.
         """
-        limit = conf.max_sessions_per_user()
         with store_errors():
             client = get_client()
-            by_script = filed_under is not None and write.script in scripts.FILED and not is_cluster(client)
-            if by_script:
-                calls = index.filing_calls(write, filed_under, name, limit=limit)
-            elif filed_under is not None:
-                calls = [write, *index.add_calls(filed_under, name, limit=limit)]
-            else:
-                calls = [write]
+            calls = [write]
+            if filed_under is not None:
+                calls += index.add_calls(filed_under, name, clock.now_ms(client))
             results = scripts.execute(client, calls + self._take_pending_calls())
             reply = results[0]
             if filed_under is None:
                 return reply
-            if by_script:
-                over_limit = reply.pop() if reply[0] == 1 else 0
-            elif reply[0] != 1:
+            if not written(reply):
                 # Nothing was written under this name (and a retry draws another).
                 scripts.execute(client, [index.remove_call(filed_under, [name])])
-                over_limit = 0
             else:
-                over_limit = results[1]
-            if over_limit:
-                self._end_evicted(client, filed_under, name, limit)
+                limit = conf.max_sessions_per_user()
+                if limit and index.entries_filed(results[1 : len(calls)]) > limit:
+                    self._end_evicted(client, filed_under, name, limit)
         return reply
 
     def _save_create(self):
-        """Write the session under its new id in one round trip; raise CreateError if taken."""
+        """Write the session under its new id in one round trip, no script; raise CreateError if taken."""
         session = self._get_session(no_load=True)
         value = self._value(session)
         name = session_name(self.session_key)
+        with store_errors():
+            # Redis's clock stamps the session: its login, absolute deadline and issue.
+            now_ms = clock.now_ms(get_client())
+        limit_ms = conf.absolute_age_ms()
+        value.created_ms, value.deadline_ms, value.issued_ms = now_ms, now_ms + limit_ms, now_ms
         head, tail = codec.encode(name, value)
-        write = scripts.Eval(
-            scripts.CREATE,
-            [session_redis_key(name)],
-            [head, tail, conf.absolute_age_ms(), self._ttl_ms()],
-        )
+        ttl_ms = max(min(self._ttl_ms(), limit_ms), 1)
+        write = scripts.Command(("SET", session_redis_key(name), head + codec.encode_times(value) + tail, "NX", "PX", ttl_ms))
         user_id = value.user_id or None
-        if self._run_write(write, filed_under=user_id, name=name)[0] != 1:
+        if self._run_write(write, filed_under=user_id, name=name, written=_set) is None:
             raise CreateError
         if user_id is not None:
             events.log_event(events.CREATED, user_id=user_id, session=session_handle(name))
+        # A later save in this request takes the times from Redis (SAVE_KEEPING_TIMES).
+        value.created_ms = value.deadline_ms = value.issued_ms = 0
+        self._loaded = None
         self._written(value)
 
     def _save_update(self):
@@ -551,6 +551,11 @@ def _fixed_end_ms(session):
     if not isinstance(expiry, str):
         return 0  # an expiry of 0 seconds or fewer
     return int(datetime.datetime.fromisoformat(expiry).timestamp() * 1000)
+
+
+def _set(reply):
+    """Return True if SET wrote (its NX condition held)."""
+    return reply is not None
 
 
 def _version_bytes(version):

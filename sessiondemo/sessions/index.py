@@ -1,22 +1,24 @@
 """
-The per-user session index: a field per user in hashes that each hold the
-indexes of up to keys.USERS_PER_BUCKET users (``<prefix>i:<bucket>``, see
-keys.user_index_key()), listed in the set ``<prefix>i`` for clearsessions.
+The per-user session index: fields in hashes that each hold the indexes of up
+to keys.USERS_PER_BUCKET users (``<prefix>u:<bucket>``, see
+keys.user_index_key()), listed in the set ``<prefix>u`` for clearsessions.
 
-A user's field is a string of 32-byte entries, oldest first: a session name
-(keys.session_name()) and when it was filed, by Redis's clock in epoch
-milliseconds (scripts.INDEX). A session is filed when it is created or moves
-to a new id; entries past the horizon (the absolute age limit plus a margin,
-after which no session filed then can be alive) are dropped whenever the
-index is written or read, and a bucket expires that long after its newest
-entry.
+A user has a field per session filed, ``<user id>|<session name>``
+(keys.session_name()), holding when it was filed, by Redis's clock in epoch
+milliseconds (6 bytes), and a field ``<user id>|`` holding how many are
+filed (scripts.py). A session is filed when it is created or moves to a new
+id, with plain commands in its write's round trip (no script: a login runs
+none); a logout leaves its entry to the next reader. Entries past the
+horizon (the absolute age limit plus a margin, after which no session filed
+then can be alive) and entries of sessions gone are dropped by readers and
+by clearsessions, and a bucket expires that long after its newest entry.
 
 The index is never updated atomically with a session: they live on different
 Redis Cluster slots, and on a cluster the two writes of one save travel
 separately, so an entry may reach its index before its session exists.
 Readers therefore confirm entries against the sessions themselves, and drop
 an entry whose session is gone only when it was filed more than
-NEW_ENTRY_MARGIN_MS before they looked (by the index's own clock). A session
+NEW_ENTRY_MARGIN_MS before they looked (by Redis's clock, clock.py). A session
 that reaches Redis later than that after its entry was sent was created for a
 request that had given up on it long before (its Redis client times out in
 about a second): no browser holds its id. So a session that anyone holds is
@@ -27,7 +29,7 @@ index finds it.
 import dataclasses
 from datetime import UTC, datetime
 
-from . import codec, conf, scripts
+from . import clock, codec, conf, scripts
 from .connection import is_cluster
 from .keys import (
     NAME_LENGTH,
@@ -43,10 +45,8 @@ SCAN_BATCH = 500
 MAX_HOPS = 3
 # Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
 NEW_ENTRY_MARGIN_MS = 60_000
-# A name and its filing time (6 bytes), in a user's index field.
-ENTRY_BYTES = NAME_LENGTH + 6
-# How many index buckets (up to 128 users each) clearsessions reads at a time.
-BUCKET_BATCH = 8
+# How many index buckets (up to 32 users each) clearsessions reads at a time.
+BUCKET_BATCH = 32
 # About how many sessions clearsessions checks in one batch of commands.
 SWEEP_BATCH = 2_000
 
@@ -68,31 +68,28 @@ def horizon_ms():
     return conf.absolute_age_ms() + NEW_ENTRY_MARGIN_MS
 
 
-def add_calls(user_id, name, *, limit):
-    """Return the calls that file ``name`` under ``user_id``; the first answers 1 past ``limit``."""
-    args = [str(user_id), limit, horizon_ms(), name]
-    return [scripts.Eval(scripts.INDEX_ADD, [user_index_key(user_id)], args), *_listing_calls(user_id)]
-
-
-def filing_calls(write, user_id, name, *, limit):
+def add_calls(user_id, name, filed_ms):
     """
-    Return the calls that run ``write`` and then file ``name`` under ``user_id``, on one Redis.
+    Return the calls that file ``name`` under ``user_id``, filed at ``filed_ms`` (Redis's clock).
 
-    The first is ``write`` as its scripts.FILED variant, whose reply ends
-    with INDEX_ADD's when the write succeeded.
+    Plain commands, which a login sends with its session's write: the second
+    (HINCRBY) answers how many entries the user's index holds now.
     """
-    args = [*write.args, str(user_id), limit, horizon_ms(), name]
-    filed = scripts.Eval(scripts.FILED[write.script], [*write.keys, user_index_key(user_id)], args)
-    return [filed, *_listing_calls(user_id)]
-
-
-def _listing_calls(user_id):
-    # On a cluster the set lives on another node: separate commands. Like
-    # the buckets, it expires a horizon after the newest entry.
+    bucket, user = user_index_key(user_id), str(user_id)
     return [
-        scripts.Command(("SADD", index_buckets_key(), user_index_key(user_id))),
+        scripts.Command(("HSET", bucket, f"{user}|{name}", filed_ms.to_bytes(6, "big"))),
+        scripts.Command(("HINCRBY", bucket, f"{user}|", 1)),
+        # A bucket, and the set that lists them (on a cluster, on another
+        # node), expire a horizon after their newest entry.
+        scripts.Command(("PEXPIRE", bucket, horizon_ms())),
+        scripts.Command(("SADD", index_buckets_key(), bucket)),
         scripts.Command(("PEXPIRE", index_buckets_key(), horizon_ms())),
     ]
+
+
+def entries_filed(replies):
+    """Return how many entries the user's index holds, from the replies to add_calls()."""
+    return int(replies[1])
 
 
 def remove_call(user_id, names):
@@ -100,21 +97,31 @@ def remove_call(user_id, names):
     return scripts.Eval(scripts.INDEX_REMOVE, [user_index_key(user_id)], [str(user_id), *names])
 
 
-def _read_call(user_id):
-    return scripts.Eval(scripts.INDEX_READ, [user_index_key(user_id)], [str(user_id), horizon_ms()])
-
-
-def _entries(reply):
-    """Return (Redis's time, [(name, score), ...], names dropped) from an INDEX_READ reply."""
-    now, dropped = int(reply[0]), int(reply[1])
-    names, rest = reply[2 : 2 + dropped], reply[2 + dropped :]
-    entries = [(name.decode(), int(score)) for name, score in zip(rest[::2], rest[1::2])]
-    return now, entries, [name.decode() for name in names]
-
-
 def _read(client, user_id):
-    now, entries, _ = _entries(scripts.execute(client, [_read_call(user_id)])[0])
-    return now, entries
+    """
+    Return Redis's time and ``user_id``'s entries [(name, filing time)], oldest first.
+
+    Entries past the horizon name no live session: they are dropped, not returned.
+    """
+    now = clock.now_ms(client)
+    [fields] = scripts.execute(client, [scripts.Command(("HGETALL", user_index_key(user_id)))])
+    user_id = str(user_id)
+    # By filing time; within a millisecond, in the order filed (a compact
+    # hash keeps its fields in the order they were added).
+    entries = sorted(
+        ((name, filed) for user, name, filed in _entries_in(_pairs(fields)) if user == user_id),
+        key=lambda entry: entry[1],
+    )
+    cut = now - horizon_ms()
+    stale = [value for name, filed in entries if filed < cut for value in (name, filed)]
+    if stale:
+        scripts.execute(client, [scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [user_id, *stale])])
+    return now, [(name, filed) for name, filed in entries if filed >= cut]
+
+
+def _pairs(fields):
+    """Return the (field, value) pairs of an HGETALL reply (a dict through redis-py, else a flat list)."""
+    return list(fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +308,7 @@ def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):
             ended += 1
             if on_ended is not None:
                 on_ended(owner or None, _name_of_key(key.decode()))
-    for batch in _scan_batches(client, f"{conf.key_prefix()}i:*", batch_size):
+    for batch in _scan_batches(client, f"{conf.key_prefix()}u:*", batch_size):
         client.unlink(*batch)
     client.unlink(index_buckets_key())
     return ended
@@ -377,11 +384,11 @@ def _prune_buckets(client, buckets, report, on_pruned):
     cut, margin = now - horizon_ms(), now - NEW_ENTRY_MARGIN_MS
     indexes, gone = {}, []
     for bucket, fields in zip(buckets, replies[1:]):
-        pairs = list(fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2]))
+        pairs = _pairs(fields)
         if not pairs:
             gone.append(bucket)
-        indexes[bucket] = pairs
-        report.indexes_scanned += len(pairs)
+        indexes[bucket] = _entries_in(pairs)
+        report.indexes_scanned += len({user_id for user_id, _, _ in indexes[bucket]})
     if is_cluster(client):
         _sweep_each_entry(client, indexes, cut, margin, report, on_pruned)
     else:
@@ -403,19 +410,11 @@ def _sweep_each_bucket(client, indexes, cut, margin, report, on_pruned):
 
 def _sweeps(indexes, cut, margin, listed):
     """Yield lists of INDEX_SWEEP calls, one per bucket, about SWEEP_BATCH sessions to check a list."""
-    # The keys to check in the order of their entries, as the script walks them.
-    key_head = f"{conf.key_prefix()}s:".encode()
     args = [cut, margin, "1" if listed else ""]
-    # Filing times as stored (6 bytes, big-endian): Python compares them as the numbers.
-    cut, margin = cut.to_bytes(6, "big"), margin.to_bytes(6, "big")
     calls, checks = [], 0
-    for bucket, users in indexes.items():
-        keys = [
-            key_head + b"{" + packed[at : at + 4] + b"}" + packed[at + 4 : at + NAME_LENGTH]
-            for _, packed in users
-            for at in range(0, len(packed), ENTRY_BYTES)
-            if cut <= packed[at + NAME_LENGTH : at + ENTRY_BYTES] < margin
-        ]
+    for bucket, entries in indexes.items():
+        # The keys to check in the order of their entries, as the script walks them.
+        keys = [session_redis_key(name) for _, name, filed in entries if cut <= filed < margin]
         calls.append(scripts.Eval(scripts.INDEX_SWEEP, [bucket, *keys], args))
         checks += len(keys) + 1
         if checks >= SWEEP_BATCH:
@@ -427,11 +426,14 @@ def _sweeps(indexes, cut, margin, listed):
 
 def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
     """Prune reading each session's head from wherever it lives (Redis Cluster)."""
-    users = [(user_id.decode(), _unpacked(packed)) for pairs in indexes.values() for user_id, packed in pairs]
-    checked = [(user_id, name) for user_id, entries in users for name, filed in entries if cut <= filed < margin]
+    users = {}
+    for entries in indexes.values():
+        for user_id, name, filed in entries:
+            users.setdefault(user_id, []).append((name, filed))
+    checked = [(user_id, name) for user_id, entries in users.items() for name, filed in entries if cut <= filed < margin]
     owners = _owners(client, checked)
     prunes, pruned = [], []
-    for user_id, entries in users:
+    for user_id, entries in users.items():
         doomed = [
             (name, filed)
             for name, filed in entries
@@ -450,12 +452,14 @@ def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
             on_pruned(user_id, name)
 
 
-def _unpacked(packed):
-    """Return the (name, filing time) entries of a user's index field (scripts.INDEX)."""
-    return [
-        (packed[at : at + NAME_LENGTH].decode(), int.from_bytes(packed[at + NAME_LENGTH : at + ENTRY_BYTES], "big"))
-        for at in range(0, len(packed) - ENTRY_BYTES + 1, ENTRY_BYTES)
-    ]
+def _entries_in(pairs):
+    """Return the (user id, name, filing time) of each entry among a bucket's (field, value) ``pairs``, in order."""
+    entries = []
+    for field, filed in pairs:
+        user_id, _, name = field.decode().rpartition("|")
+        if len(name) == NAME_LENGTH:  # not a count, "<user id>|"
+            entries.append((user_id, name, int.from_bytes(filed, "big")))
+    return entries
 
 
 def _owners(client, checked):

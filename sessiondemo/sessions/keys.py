@@ -45,9 +45,10 @@ SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
 # base64url, a 128-bit digest.
 NAME_LENGTH = 26
 TAG_BYTES = 8
-# Users whose indexes share one Redis hash; Redis keeps a hash of up to 128
-# fields compact (a listpack) by default.
-USERS_PER_BUCKET = 128
+# Users whose indexes share one Redis hash: a field per session and one per
+# user, and Redis keeps a hash of up to 128 fields compact (a listpack) by
+# default, so three sessions each on average.
+USERS_PER_BUCKET = 32
 
 
 # Two base-36 digits at a time, least significant first: index n holds the
@@ -154,10 +155,10 @@ def user_index_key(user_id):
 
     Users share keys because a key of its own costs a user about 160 bytes,
     more than the session itself; a field in a small hash costs a few. An
-    integer id shares with its neighbours (ids 0-127, 128-255, ...); any other
+    integer id shares with its neighbours (ids 0-31, 32-63, ...); any other
     id with those of the same 16-bit hash.
     """
-    return f"{key_prefix()}i:{index_bucket(user_id)}"
+    return f"{key_prefix()}u:{index_bucket(user_id)}"
 
 
 def index_bucket(user_id):
@@ -170,7 +171,7 @@ def index_bucket(user_id):
 
 def index_buckets_key():
     """Return the key of the set of every bucket an index was filed in (clearsessions walks it)."""
-    return f"{key_prefix()}i"
+    return f"{key_prefix()}u"
 
 
 def session_handle(name):

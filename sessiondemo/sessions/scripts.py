@@ -62,21 +62,6 @@ local function moved_to(stub)
 end
 """
 
-# KEYS[1] a new session's key. ARGV: its kind and tag, the rest of its value
-# after the times, the absolute age limit in ms, the TTL in ms. Write the
-# value with its times (login, deadline, issue: now, by Redis's clock) unless
-# the key is taken. Returns {1}, or {0} if the key is taken.
-CREATE_WRITE = """
-local limit = tonumber(ARGV[3])
-local stamp = struct.pack('>I6', now)
-local value = ARGV[1] .. stamp .. struct.pack('>I6', now + limit) .. stamp .. ARGV[2]
-if redis.call('SET', KEYS[1], value, 'NX', 'PX', px(math.min(tonumber(ARGV[4]), limit))) then
-  return {1}
-end
-return {0}
-"""
-CREATE = "#!lua" + NOW + CREATE_WRITE
-
 # KEYS[1] a session's key. ARGV: the version (4 bytes, drawn anew by every
 # write) the caller loaded, the new value whole (its times as loaded: they
 # never change under one key), its TTL in ms (the caller capped it at the
@@ -143,7 +128,7 @@ return {1, owner(current)}
 # {-1} if a continued session is gone; {-2, stub} if the old id has been
 # renewed meanwhile; {-3, current value} if the session was written since the
 # caller loaded it (merge and retry).
-MOVE_WRITE = """
+MOVE = "#!lua" + NOW + TIMES + OWNER + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
 local limit = tonumber(ARGV[10])
 local current = redis.call('GET', KEYS[1])
@@ -176,7 +161,6 @@ else
 end
 return {1, who}
 """
-MOVE = "#!lua" + NOW + TIMES + OWNER + MOVE_WRITE
 
 # KEYS[1] a session's key (or that of an id in its grace period) that a user's
 # index names; KEYS[2] that id's record of a move. ARGV: the user's id ("" for
@@ -195,188 +179,103 @@ if kind == 't' then return {1, '', 0, moved_to(current)} end
 return {1, previous(current), 1, moved}
 """
 
-# A user's index is their field in a hash (KEYS[1]) that holds the indexes of
-# up to keys.USERS_PER_BUCKET users: a string of 32-byte entries, oldest
-# first, each a session name (NAME_LENGTH bytes) and when it was filed (6
-# bytes, epoch ms by Redis's clock).
-INDEX = """
-local function entries(user)
-  local packed = redis.call('HGET', KEYS[1], user) or ''
-  local list = {}
-  for at = 1, #packed - 31, 32 do
-    local filed = struct.unpack('>I6', packed, at + 26)
-    list[#list + 1] = {string.sub(packed, at, at + 25), filed}
+# A user's index is their fields in a hash (KEYS[1]) shared by up to
+# keys.USERS_PER_BUCKET users (index.py): "<user id>|<session name>" for each
+# session filed, holding when it was filed (6 bytes, big-endian epoch ms by
+# Redis's clock), and "<user id>|" holding how many are filed. A filing is
+# plain commands (index.add_calls()); the scripts below remove entries and
+# keep the count. Filing times compare as numbers: Lua compares strings with
+# strcoll(), in whatever locale Redis runs.
+UNCOUNT = """
+local function uncount(user, removed)
+  if removed > 0 and redis.call('HINCRBY', KEYS[1], user .. '|', -removed) <= 0 then
+    redis.call('HDEL', KEYS[1], user .. '|')
   end
-  return list
 end
-local function store(user, list)
-  if #list == 0 then
-    redis.call('HDEL', KEYS[1], user)
-    return
-  end
-  local parts = {}
-  for i, entry in ipairs(list) do parts[i] = entry[1] .. struct.pack('>I6', entry[2]) end
-  redis.call('HSET', KEYS[1], user, table.concat(parts))
-end
-"""
-
-# Files a name in a user's index (INDEX has the layout): drops the entries
-# past the horizon (ms) from the front, where the oldest are, and an entry
-# of the same name, appends the name with now, and lets the bucket expire a
-# horizon after its newest entry. Returns how many entries the user has. Few
-# instructions on purpose: each login runs it, and Lua's time is Redis's.
-# Filing times compare as numbers: Lua compares strings with strcoll(), in
-# whatever locale Redis runs.
-FILE = """
-local function file(bucket, user, name, horizon)
-  local sub = string.sub
-  local packed = redis.call('HGET', bucket, user) or ''
-  local from = 1
-  while from < #packed and struct.unpack('>I6', packed, from + 26) < now - horizon do from = from + 32 end
-  if from > 1 then packed = sub(packed, from) end
-  local at = string.find(packed, name, 1, true)
-  while at and at % 32 ~= 1 do at = string.find(packed, name, at + 1, true) end
-  if at then packed = sub(packed, 1, at - 1) .. sub(packed, at + 32) end
-  redis.call('HSET', bucket, user, packed .. name .. struct.pack('>I6', now))
-  redis.call('PEXPIRE', bucket, ms(horizon))
-  return #packed / 32 + 1
-end
-"""
-
-# KEYS[1] the user's index bucket. ARGV: the user's id, the most sessions the
-# user may have (0: no limit), how long an entry can outlive its filing (the
-# absolute age limit plus a margin, ms), the name to file. Files the name
-# (FILE). Returns 1 if the index holds more entries than the limit: some may
-# be of sessions that ended early (logout, idle timeout), which only the
-# caller can tell, across keys.
-INDEX_ADD = "#!lua" + NOW + FILE + """
-local limit = tonumber(ARGV[2])
-local count = file(KEYS[1], ARGV[1], ARGV[4], tonumber(ARGV[3]))
-return (limit > 0 and count > limit) and 1 or 0
-"""
-
-
-def _filing(write):
-    """
-    Return Lua that runs the write script body ``write`` and, if it succeeds, files its session.
-
-    For one Redis (on a cluster the index lives on another slot). KEYS: the
-    write's, then the user's index bucket. ARGV: the write's, then
-    INDEX_ADD's. Returns the write's reply, with INDEX_ADD's after it when
-    the write succeeded.
-    """
-    return "local function write()" + write + """end
-local reply = write()
-if reply[1] == 1 then
-  local n, limit = #ARGV, tonumber(ARGV[#ARGV - 2])
-  local count = file(KEYS[#KEYS], ARGV[n - 3], ARGV[n], tonumber(ARGV[n - 1]))
-  reply[#reply + 1] = (limit > 0 and count > limit) and 1 or 0
-end
-return reply
-"""
-
-
-CREATE_FILED = "#!lua" + NOW + FILE + _filing(CREATE_WRITE)
-MOVE_FILED = "#!lua" + NOW + TIMES + OWNER + FILE + _filing(MOVE_WRITE)
-# The write scripts that have a variant that files the session too.
-FILED = {CREATE: CREATE_FILED, MOVE: MOVE_FILED}
-
-# KEYS[1] the user's index bucket. ARGV: the user's id, the horizon (ms) as
-# for INDEX_ADD. Drops the user's entries past it; returns Redis's time, the
-# number n of entries dropped, their n names, then every remaining entry's
-# name and filing time, oldest first.
-INDEX_READ = "#!lua flags=allow-oom" + NOW + INDEX + """
-local kept, dropped = {}, {}
-for _, entry in ipairs(entries(ARGV[1])) do
-  if entry[2] >= now - tonumber(ARGV[2]) then kept[#kept + 1] = entry else dropped[#dropped + 1] = entry[1] end
-end
-if #dropped > 0 then store(ARGV[1], kept) end
-local reply = {ms(now), #dropped}
-for _, name in ipairs(dropped) do reply[#reply + 1] = name end
-for _, entry in ipairs(kept) do
-  reply[#reply + 1] = entry[1]
-  reply[#reply + 1] = ms(entry[2])
-end
-return reply
 """
 
 # KEYS[1] the user's index bucket. ARGV: the user's id, then name/filing time
-# pairs, as INDEX_READ returned them. Drops each entry still filed at that
+# pairs, as index._read() found them. Drops each entry still filed at that
 # time; returns how many.
-INDEX_PRUNE = "#!lua flags=allow-oom" + INDEX + """
-local doomed = {}
-for i = 2, #ARGV - 1, 2 do doomed[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local kept, removed = {}, 0
-for _, entry in ipairs(entries(ARGV[1])) do
-  if doomed[entry[1]] == entry[2] then removed = removed + 1 else kept[#kept + 1] = entry end
+INDEX_PRUNE = "#!lua flags=allow-oom" + UNCOUNT + """
+local user, removed = ARGV[1], 0
+for i = 2, #ARGV - 1, 2 do
+  local field = user .. '|' .. ARGV[i]
+  local filed = redis.call('HGET', KEYS[1], field)
+  if filed and struct.unpack('>I6', filed) == tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('HDEL', KEYS[1], field)
+  end
 end
-if removed > 0 then store(ARGV[1], kept) end
+uncount(user, removed)
 return removed
 """
 
 # KEYS[1] the user's index bucket. ARGV: the user's id, then names. Drops
 # those names' entries (sessions known ended); returns how many.
-INDEX_REMOVE = "#!lua flags=allow-oom" + INDEX + """
-local doomed = {}
-for i = 2, #ARGV do doomed[ARGV[i]] = true end
-local kept, removed = {}, 0
-for _, entry in ipairs(entries(ARGV[1])) do
-  if doomed[entry[1]] then removed = removed + 1 else kept[#kept + 1] = entry end
-end
-if removed > 0 then store(ARGV[1], kept) end
+INDEX_REMOVE = "#!lua flags=allow-oom" + UNCOUNT + """
+local user, fields = ARGV[1], {}
+for i = 2, #ARGV do fields[#fields + 1] = user .. '|' .. ARGV[i] end
+local removed = redis.call('HDEL', KEYS[1], unpack(fields))
+uncount(user, removed)
 return removed
 """
 
 # KEYS[1] an index bucket; KEYS[2] and on, the sessions of the entries to
 # check, in the order of the entries. ARGV: two filing times (epoch ms):
-# before the first, entries are past the horizon and go unchecked;
-# before the second, a checked entry whose key is gone goes (one whose
-# session changed owner is left to that user's own readers, which check
-# owners); "1" to list what went. Returns how many users have no entry left,
-# how many entries went, then, if asked, the user id and name of each. What
-# clearsessions runs on one Redis (a cluster has the sessions on other
-# nodes). Times compare as numbers, not as strings (FILE says why).
+# before the first, entries are past the horizon and go unchecked; before
+# the second, a checked entry whose key is gone goes (one whose session
+# changed owner is left to that user's own readers, which check owners);
+# "1" to list what went. Sets each user's count to the entries left. Returns
+# how many users have no entry left, how many entries went, then, if asked,
+# the user id and name of each. What clearsessions runs on one Redis (a
+# cluster has the sessions on other nodes).
 INDEX_SWEEP = "#!lua flags=allow-oom" + """
 local sub, call = string.sub, redis.call
 local cut, margin, listed = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
 -- The keys come in the order of the entries they belong to: each is taken if
 -- it still ends with its entry's name (the index may have changed since).
 local next_key = 2
-local reply = {0, 0}
+local reply, doomed, left, counted = {0, 0}, {}, {}, {}
 local fields = call('HGETALL', KEYS[1])
 for j = 1, #fields, 2 do
-  local user, packed = fields[j], fields[j + 1]
-  -- What stays, as runs of whole entries.
-  local runs, from, dropped = {}, 1, 0
-  for at = 1, #packed - 31, 32 do
-    local filed = struct.unpack('>I6', packed, at + 26)
+  local field, value = fields[j], fields[j + 1]
+  local bar = #field - 26
+  if bar > 1 and sub(field, bar, bar) == '|' then
+    local user, name = sub(field, 1, bar - 1), sub(field, bar + 1)
+    local filed = struct.unpack('>I6', value)
     local drop = filed < cut
     if not drop and filed < margin then
       local key = KEYS[next_key]
-      if key and sub(key, -22) == sub(packed, at + 4, at + 25) then
+      if key and sub(key, -22) == sub(name, 5) then
         next_key = next_key + 1
         drop = call('EXISTS', key) == 0
       end
     end
     if drop then
-      dropped = dropped + 1
+      doomed[#doomed + 1] = field
       if listed then
         reply[#reply + 1] = user
-        reply[#reply + 1] = sub(packed, at, at + 25)
+        reply[#reply + 1] = name
       end
-      if at > from then runs[#runs + 1] = sub(packed, from, at - 1) end
-      from = at + 32
-    end
-  end
-  if dropped > 0 then
-    reply[2] = reply[2] + dropped
-    if from <= #packed then runs[#runs + 1] = sub(packed, from) end
-    if #runs == 0 then
-      call('HDEL', KEYS[1], user)
-      reply[1] = reply[1] + 1
+      left[user] = left[user] or 0
     else
-      call('HSET', KEYS[1], user, table.concat(runs))
+      left[user] = (left[user] or 0) + 1
     end
+  elseif sub(field, -1) == '|' then
+    counted[sub(field, 1, -2)] = tonumber(value)
+    left[sub(field, 1, -2)] = left[sub(field, 1, -2)] or 0
+  end
+end
+for first = 1, #doomed, 1000 do
+  call('HDEL', KEYS[1], unpack(doomed, first, math.min(first + 999, #doomed)))
+end
+reply[2] = #doomed
+for user, n in pairs(left) do
+  if n == 0 then
+    if counted[user] then call('HDEL', KEYS[1], user .. '|') end
+    reply[1] = reply[1] + 1
+  elseif counted[user] ~= n then
+    call('HSET', KEYS[1], user .. '|', n)
   end
 end
 return reply
@@ -391,7 +290,7 @@ def register(script):
     return script
 
 
-for _script in (CREATE, CREATE_FILED, SAVE, SAVE_KEEPING_TIMES, MOVE, MOVE_FILED, DELETE_OWNED, INDEX_ADD, INDEX_READ, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
+for _script in (SAVE, SAVE_KEEPING_TIMES, MOVE, DELETE_OWNED, INDEX_PRUNE, INDEX_REMOVE, INDEX_SWEEP):
     register(_script)
 
 

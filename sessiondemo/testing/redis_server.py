@@ -14,7 +14,7 @@ import redis
 # What the README recommends for a session Redis: never evict a session, and
 # keep a session hash (values up to a 512-byte User-Agent) in the compact
 # listpack encoding, about half the memory of a hashtable.
-RECOMMENDED_CONFIG = ["--maxmemory-policy", "noeviction", "--hash-max-listpack-value", "1024"]
+RECOMMENDED_CONFIG = ["--maxmemory-policy", "noeviction"]
 
 
 def free_port():

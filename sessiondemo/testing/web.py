@@ -134,22 +134,27 @@ def indexed(redis, user):
 
 def index_entries(redis, user_id):
     """Return ``user_id``'s index as Redis holds it: {name: when it was filed (ms)}, oldest first."""
-    from sessiondemo.sessions.index import ENTRY_BYTES
+    prefix = f"{user_id}|".encode()
+    found = [
+        (field[len(prefix) :].decode(), int.from_bytes(filed, "big"))
+        for field, filed in redis.hgetall(user_index_key(user_id)).items()
+        if field.startswith(prefix) and len(field) == len(prefix) + NAME_LENGTH
+    ]
+    return dict(sorted(found, key=lambda entry: entry[1]))
 
-    packed = redis.hget(user_index_key(user_id), str(user_id)) or b""
-    return {
-        packed[at : at + NAME_LENGTH].decode(): int.from_bytes(packed[at + NAME_LENGTH : at + ENTRY_BYTES], "big")
-        for at in range(0, len(packed), ENTRY_BYTES)
-    }
+
+def index_count(redis, user_id):
+    """Return how many entries ``user_id``'s index counts (its "<user id>|" field), 0 if none."""
+    return int(redis.hget(user_index_key(user_id), f"{user_id}|") or 0)
 
 
 def file_in_index(redis, user_id, entries):
     """File ``entries`` ({name: filing time in ms}) in ``user_id``'s index, as the engine lays it out, replacing those names' entries."""
-    current = {name: filed for name, filed in index_entries(redis, user_id).items() if name not in entries}
-    current.update(entries)
-    packed = b"".join(name.encode() + filed.to_bytes(6, "big") for name, filed in current.items())
-    redis.hset(user_index_key(user_id), str(user_id), packed)
-    redis.sadd(index_buckets_key(), user_index_key(user_id))
+    bucket = user_index_key(user_id)
+    for name, filed in entries.items():
+        added = redis.hset(bucket, f"{user_id}|{name}", filed.to_bytes(6, "big"))
+        redis.hincrby(bucket, f"{user_id}|", added)
+    redis.sadd(index_buckets_key(), bucket)
 
 
 def session_keys(redis):

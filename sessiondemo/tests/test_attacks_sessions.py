@@ -459,7 +459,8 @@ def test_a_login_is_timed_by_redis_not_by_the_app_servers_clock(user, password, 
 
     session_id = log_in(browser(), user, password)
 
-    assert before <= int(login_time(redis, session_id)) <= redis_ms(redis)
+    # Redis's clock, as the engine last read it: to within that reading's round trip.
+    assert before - 2 <= int(login_time(redis, session_id)) <= redis_ms(redis) + 2
 
 
 # -- 11. An index entry that arrives before its session is never pruned -----------------------------

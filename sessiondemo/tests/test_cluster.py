@@ -276,10 +276,9 @@ def test_round_trips_on_the_cluster(warm, cluster, user, password, round_trips):
     assert change.trips == [["GETEX", "PEXPIRETIME"], ["EVALSHA"]]
     assert 2 <= len(login) <= 5, login.trips
     assert 2 <= len(logout) <= 3, logout.trips
-    # Scripts travel as EVALSHA, routed by their key, with no COMMAND GETKEYS first.
-    # The throttle's counts, the scripts, and the list of index buckets (on another node)
-    # that clearsessions walks.
-    assert set(login.commands) == {"INCR", "EXPIRE", "TTL", "EVALSHA", "SADD", "PEXPIRE", "DECR"}, login.trips
+    # No script: the throttle's counts, the session, its index entry and the
+    # list of index buckets (on another node) that clearsessions walks.
+    assert set(login.commands) == {"INCR", "EXPIRE", "TTL", "SET", "HSET", "HINCRBY", "SADD", "PEXPIRE", "DECR"}, login.trips
     assert set(logout.commands) <= {"GETEX", "PEXPIRETIME", "GETDEL", "GET", "DEL"}, logout.trips
 
 

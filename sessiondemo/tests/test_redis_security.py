@@ -40,14 +40,16 @@ APP_USER = "sessiondemo"
 APP_COMMANDS = [
     # The engine's scripts (EVALSHA; EVAL after NOSCRIPT on a fresh or restarted server).
     "evalsha", "eval",
-    # Redis's clock, read inside the scripts: every time the engine keeps is Redis's.
+    # Redis's clock, read inside the scripts and now and then by the engine
+    # (clock.py): every time the engine keeps is Redis's.
     "time",
     # Sessions (strings): the read (getex, pexpiretime), the create, save, move and
     # delete scripts, the session list (get, pttl), logout (getdel); a session's own expiry.
     "getex", "pexpiretime", "get", "set", "exists", "del", "getdel", "pttl", "pexpire", "pexpireat",
-    # Per-user indexes (fields of hashes) and the set of their hashes: the index
-    # scripts, the session list, clearsessions (getrange reads the head of a session).
-    "hget", "hset", "hdel", "hgetall", "sadd", "srem", "sscan", "getrange",
+    # Per-user indexes (fields of hashes) and the set of their hashes: filing
+    # (hset, hincrby), the index scripts, the session list, clearsessions
+    # (getrange reads the head of a session).
+    "hget", "hset", "hincrby", "hdel", "hgetall", "sadd", "srem", "sscan", "getrange",
     # endsessions --all walks the prefix and unlinks.
     "scan", "unlink",
     # Login throttling counters (<prefix>t:*).

@@ -257,7 +257,7 @@ def test_sec04_a_whole_flow_sends_no_keys_or_scan_to_redis(redis, db):
 
 def test_sec04_session_index_and_counter_keys_live_in_disjoint_namespaces():
     prefix = key_prefix()
-    sessions, indexes, counters = f"{prefix}s:", f"{prefix}i:", f"{prefix}t:"
+    sessions, indexes, counters = f"{prefix}s:", f"{prefix}u:", f"{prefix}t:"
     for a in (sessions, indexes, counters):
         for b in (sessions, indexes, counters):
             assert a == b or not a.startswith(b)
@@ -265,7 +265,7 @@ def test_sec04_session_index_and_counter_keys_live_in_disjoint_namespaces():
         session_id = get_random_string(32, string.ascii_lowercase + string.digits)
         key = session_redis_key(session_name(session_id))
         assert re.fullmatch(rf"{re.escape(sessions)}\{{[0-9a-f]{{4}}\}}[A-Za-z0-9_-]{{22}}", key)
-    assert user_index_key(42) == f"{indexes}0"
+    assert user_index_key(42) == f"{indexes}1"  # ids 32-63
     assert user_index_key("a-uuid") == f"{indexes}h{hashlib.blake2b(b'a-uuid', digest_size=2).hexdigest()}"
 
 

@@ -261,7 +261,7 @@ def test_sec20_after_a_full_flow_every_key_has_a_bounded_ttl(user, password, red
 
     keys = list(redis.scan_iter())
     prefixes = {key[:5] for key in keys}
-    assert {b"sd:s:", b"sd:i:", b"sd:t:"} <= prefixes
+    assert {b"sd:s:", b"sd:u:", b"sd:t:"} <= prefixes
     assert all(key.startswith(key_prefix().encode()) for key in keys)
     longest = max(
         settings.SESSION_COOKIE_AGE,

@@ -14,6 +14,7 @@ from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.keys import USERS_PER_BUCKET, index_buckets_key, session_name, user_index_key
 from sessiondemo.testing.web import (
     file_in_index,
+    index_count,
     index_entries,
     redis_key,
     redis_ms,
@@ -72,7 +73,8 @@ def test_times_come_from_redis_and_the_absolute_deadline_is_fixed_at_creation(re
     before = redis_ms(redis)
     session = saved_session({"a": 1})
     value = stored(redis, session.session_key)
-    assert before <= value.created_ms == value.issued_ms <= redis_ms(redis)
+    # Redis's clock as the engine last read it, to within that reading's round trip.
+    assert before - 2 <= value.created_ms == value.issued_ms <= redis_ms(redis) + 2
     assert value.deadline_ms == value.created_ms + settings.SESSION_REDIS_ABSOLUTE_AGE * 1000
     earlier = value.created_ms - 5000
     set_times(redis, session.session_key, created=earlier)
@@ -400,13 +402,15 @@ def test_clear_expired_leaves_entries_filed_within_the_margin(redis):
     assert list(index_entries(redis, "1")) == ["e" * 26]
 
 
-def test_entries_past_the_horizon_are_dropped_whenever_the_index_is_read(redis, settings):
+def test_entries_past_the_horizon_are_dropped_whenever_the_index_is_listed(redis, settings):
     user = "9"
     long_ago = redis_ms(redis) - settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 - index.NEW_ENTRY_MARGIN_MS - 1
     file_in_index(redis, user, {"e" * 26: long_ago})
     live = saved_session({SESSION_KEY: user})
 
+    assert [info.name for info in SessionStore.user_sessions(user)] == [session_name(live.session_key)]
     assert list(index_entries(redis, user)) == [session_name(live.session_key)]
+    assert index_count(redis, user) == 1
 
 
 def test_clear_expired_reaches_every_index_across_scan_batches(redis):
@@ -414,12 +418,12 @@ def test_clear_expired_reaches_every_index_across_scan_batches(redis):
     # Seven users in seven buckets.
     for user_id in range(0, 7 * USERS_PER_BUCKET, USERS_PER_BUCKET):
         file_in_index(redis, user_id, {"e" * 26: old})
-    redis.set("sd:i:not-an-index", "x")
+    redis.set("sd:u:not-an-index", "x")
 
     report = index.prune_all(redis, batch_size=2)
 
     assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (7, 7, 7)
-    assert redis.keys("sd:i:*") == [b"sd:i:not-an-index"]
+    assert redis.keys("sd:u:*") == [b"sd:u:not-an-index"]
 
 
 def test_saves_survive_a_script_flush(redis, round_trips):
@@ -605,3 +609,27 @@ def test_a_save_after_a_read_keeps_the_times_and_the_ttl_within_the_absolute_tim
     )
     assert before.created_ms != created.created_ms
     assert 0 < redis.pttl(redis_key(session_key)) <= 100_000
+
+
+def test_the_index_counts_its_entries_through_logouts_listings_and_clearsessions(redis):
+    first, second, third = (saved_session({SESSION_KEY: "42"}) for _ in range(3))
+    assert index_count(redis, "42") == 3
+    old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
+
+    # A logout leaves its entry: the count still holds it.
+    loaded_session(first.session_key).delete()
+    assert (len(index_entries(redis, "42")), index_count(redis, "42")) == (3, 3)
+    # clearsessions drops it once it is old enough to be sure, and the count follows.
+    file_in_index(redis, "42", {session_name(first.session_key): old})
+    SessionStore.clear_expired()
+    assert set(index_entries(redis, "42")) == {session_name(s.session_key) for s in (second, third)}
+    assert index_count(redis, "42") == 2
+    # So does a listing.
+    loaded_session(second.session_key).delete()
+    file_in_index(redis, "42", {session_name(second.session_key): old})
+    assert [info.name for info in SessionStore.user_sessions("42")] == [session_name(third.session_key)]
+    assert index_count(redis, "42") == 1
+    # Ending the last one leaves no count behind.
+    SessionStore.end_user_sessions("42")
+    assert (index_entries(redis, "42"), index_count(redis, "42")) == ({}, 0)
+    assert redis.hgetall(user_index_key("42")) == {}
