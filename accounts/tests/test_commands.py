@@ -137,7 +137,7 @@ def test_clearsessions_walks_many_users(password, redis):
 
     assert "scanned 12 user index(es), pruned 12 entr(y/ies)" in out
     assert "removed 12 empty index(es)" in out
-    assert list(redis.scan_iter(match="sd:i:*")) == []
+    assert list(redis.scan_iter(match="sd:u:*")) == []
 
 
 # endsessions
@@ -191,7 +191,7 @@ def test_endsessions_all_ends_every_session(alice, bob, password, redis):
     assert out == "Ended 3 sessions.\n"
     assert not any(is_logged_in(c) for c in clients)
     assert list(redis.scan_iter(match="sd:s:*")) == []
-    assert list(redis.scan_iter(match="sd:i:*")) == []
+    assert list(redis.scan_iter(match="sd:u:*")) == []
     assert redis.get("unrelated") == b"value"
 
 

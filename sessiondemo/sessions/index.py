@@ -4,9 +4,9 @@ to keys.USERS_PER_BUCKET users (``<prefix>u:<bucket>``, see
 keys.user_index_key()), listed in the set ``<prefix>u`` for clearsessions.
 
 A user has a field per session filed, ``<user id>|<session name>``
-(keys.session_name()), holding when it was filed, by Redis's clock in epoch
-milliseconds (6 bytes), and a field ``<user id>|`` holding how many are
-filed (scripts.py). A session is filed when it is created or moves to a new
+(keys.session_name(), packed in 18 bytes), holding when it was filed, by
+Redis's clock in epoch seconds, and a field ``<user id>|`` holding how many
+are filed (scripts.py). A session is filed when it is created or moves to a new
 id, with plain commands in its write's round trip (no script: a login runs
 none); a logout leaves its entry to the next reader. Entries past the
 horizon (the absolute age limit plus a margin, after which no session filed
@@ -32,11 +32,14 @@ from datetime import UTC, datetime
 from . import clock, codec, conf, scripts
 from .connection import is_cluster
 from .keys import (
+    NAME_BYTES,
     NAME_LENGTH,
     index_buckets_key,
     moved_record_key,
+    packed_name,
     session_handle,
     session_redis_key,
+    unpacked_name,
     user_index_key,
 )
 
@@ -45,8 +48,8 @@ SCAN_BATCH = 500
 MAX_HOPS = 3
 # Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
 NEW_ENTRY_MARGIN_MS = 60_000
-# How many index buckets (up to 32 users each) clearsessions reads at a time.
-BUCKET_BATCH = 32
+# How many index buckets (up to 64 users each) clearsessions reads at a time.
+BUCKET_BATCH = 16
 # About how many sessions clearsessions checks in one batch of commands.
 SWEEP_BATCH = 2_000
 
@@ -77,7 +80,7 @@ def add_calls(user_id, name, filed_ms):
     """
     bucket, user = user_index_key(user_id), str(user_id)
     return [
-        scripts.Command(("HSET", bucket, f"{user}|{name}", filed_ms.to_bytes(6, "big"))),
+        scripts.Command(("HSET", bucket, _field(user, name), filed_ms // 1000)),
         scripts.Command(("HINCRBY", bucket, f"{user}|", 1)),
         # A bucket, and the set that lists them (on a cluster, on another
         # node), expire a horizon after their newest entry.
@@ -94,7 +97,18 @@ def entries_filed(replies):
 
 def remove_call(user_id, names):
     """Return the call that drops ``names`` from ``user_id``'s index (sessions known ended)."""
-    return scripts.Eval(scripts.INDEX_REMOVE, [user_index_key(user_id)], [str(user_id), *names])
+    return scripts.Eval(scripts.INDEX_REMOVE, [user_index_key(user_id)], [str(user_id), *map(packed_name, names)])
+
+
+def _prune_call_for(user_id, entries):
+    """Return the call that drops ``entries`` [(name, filing time)] of ``user_id``'s index, if still filed then."""
+    args = [value for name, filed in entries for value in (packed_name(name), filed // 1000)]
+    return scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [str(user_id), *args])
+
+
+def _field(user_id, name):
+    """Return the field of ``user_id``'s entry for the session ``name``."""
+    return f"{user_id}|".encode() + packed_name(name)
 
 
 def _read(client, user_id):
@@ -113,9 +127,9 @@ def _read(client, user_id):
         key=lambda entry: entry[1],
     )
     cut = now - horizon_ms()
-    stale = [value for name, filed in entries if filed < cut for value in (name, filed)]
+    stale = [(name, filed) for name, filed in entries if filed < cut]
     if stale:
-        scripts.execute(client, [scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [user_id, *stale])])
+        scripts.execute(client, [_prune_call_for(user_id, stale)])
     return now, [(name, filed) for name, filed in entries if filed >= cut]
 
 
@@ -159,13 +173,12 @@ def _prunable(info, user_id):
 
 def _prune_call(user_id, now, entries, infos):
     """Return the call that drops entries of ended sessions old enough to be sure, or None."""
-    args = []
-    for (name, filed), info in zip(entries, infos):
-        if _prunable(info, user_id) and filed < now - NEW_ENTRY_MARGIN_MS:
-            args += [name, filed]
-    if not args:
-        return None
-    return scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [str(user_id), *args])
+    doomed = [
+        (name, filed)
+        for (name, filed), info in zip(entries, infos)
+        if _prunable(info, user_id) and filed < now - NEW_ENTRY_MARGIN_MS
+    ]
+    return _prune_call_for(user_id, doomed) if doomed else None
 
 
 def sessions_of(client, user_id):
@@ -358,9 +371,30 @@ def prune_all(client, batch_size=BUCKET_BATCH, on_pruned=None):
     name)`` for each entry pruned.
     """
     report = PruneReport()
+    _adopt_previous_layout(client)
     for buckets in _bucket_batches(client, batch_size):
         _prune_buckets(client, buckets, report, on_pruned)
     return report
+
+
+# The layout before this one: a field per user in ``<prefix>i:<bucket>`` (up
+# to 128 users a bucket) holding 32-byte entries, a name and when it was
+# filed (6 bytes, epoch ms), the buckets listed in ``<prefix>i``.
+PREVIOUS_ENTRY_BYTES = 32
+
+
+def _adopt_previous_layout(client):
+    """File the entries of an index in the previous layout in this one, and drop it: once, after an upgrade."""
+    registry = f"{conf.key_prefix()}i"
+    for bucket in client.sscan_iter(registry, count=BUCKET_BATCH):
+        calls = []
+        for user_id, packed in client.hgetall(bucket).items():
+            for at in range(0, len(packed) - PREVIOUS_ENTRY_BYTES + 1, PREVIOUS_ENTRY_BYTES):
+                name = packed[at : at + NAME_LENGTH].decode()
+                filed = int.from_bytes(packed[at + NAME_LENGTH : at + PREVIOUS_ENTRY_BYTES], "big")
+                calls += add_calls(user_id.decode(), name, filed)
+        scripts.execute(client, [*calls, scripts.Command(("UNLINK", bucket))])
+    client.unlink(registry)
 
 
 def _bucket_batches(client, batch_size):
@@ -405,16 +439,18 @@ def _sweep_each_bucket(client, indexes, cut, margin, report, on_pruned):
             report.entries_pruned += dropped
             if on_pruned is not None:
                 for user_id, name in zip(pairs[::2], pairs[1::2]):
-                    on_pruned(user_id.decode(), name.decode())
+                    on_pruned(user_id.decode(), unpacked_name(name))
 
 
 def _sweeps(indexes, cut, margin, listed):
     """Yield lists of INDEX_SWEEP calls, one per bucket, about SWEEP_BATCH sessions to check a list."""
-    args = [cut, margin, "1" if listed else ""]
     calls, checks = [], 0
     for bucket, entries in indexes.items():
-        # The keys to check in the order of their entries, as the script walks them.
-        keys = [session_redis_key(name) for _, name, filed in entries if cut <= filed < margin]
+        # The entries to check against their keys, in the order the script walks them.
+        checked = [(user_id, name) for user_id, name, filed in entries if cut <= filed < margin]
+        keys = [session_redis_key(name) for _, name in checked]
+        fields = [_field(user_id, name) for user_id, name in checked]
+        args = [cut, margin, "1" if listed else "", *fields]
         calls.append(scripts.Eval(scripts.INDEX_SWEEP, [bucket, *keys], args))
         checks += len(keys) + 1
         if checks >= SWEEP_BATCH:
@@ -440,8 +476,7 @@ def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
             if filed < cut or (filed < margin and _prunable(owners[user_id, name], user_id))
         ]
         if doomed:
-            args = [value for entry in doomed for value in entry]
-            prunes.append(scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [user_id, *args]))
+            prunes.append(_prune_call_for(user_id, doomed))
             pruned += [(user_id, name) for name, _ in doomed]
             report.indexes_removed += len(doomed) == len(entries)
     if prunes:
@@ -453,12 +488,13 @@ def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
 
 
 def _entries_in(pairs):
-    """Return the (user id, name, filing time) of each entry among a bucket's (field, value) ``pairs``, in order."""
+    """Return the (user id, name, filing time in ms) of each entry among a bucket's (field, value) ``pairs``, in order."""
     entries = []
     for field, filed in pairs:
-        user_id, _, name = field.decode().rpartition("|")
-        if len(name) == NAME_LENGTH:  # not a count, "<user id>|"
-            entries.append((user_id, name, int.from_bytes(filed, "big")))
+        # "<user id>|" and a packed name; "<user id>|" alone is the user's count.
+        if len(field) > NAME_BYTES + 1 and field[-NAME_BYTES - 1] == ord("|"):
+            user_id = field[: -NAME_BYTES - 1].decode()
+            entries.append((user_id, unpacked_name(field[-NAME_BYTES:]), int(filed) * 1000))
     return entries
 
 

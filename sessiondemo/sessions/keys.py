@@ -44,11 +44,13 @@ SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
 # The length of a session's name: a 4-hex-digit slot tag and 22 characters of
 # base64url, a 128-bit digest.
 NAME_LENGTH = 26
+# A name as an index entry holds it: the tag's 2 bytes and the digest's 16.
+NAME_BYTES = 18
 TAG_BYTES = 8
 # Users whose indexes share one Redis hash: a field per session and one per
-# user, and Redis keeps a hash of up to 128 fields compact (a listpack) by
-# default, so three sessions each on average.
-USERS_PER_BUCKET = 32
+# user, and Redis keeps a hash of up to 512 fields compact (a listpack) by
+# default (hash-max-listpack-entries), so seven sessions each on average.
+USERS_PER_BUCKET = 64
 
 
 # Two base-36 digits at a time, least significant first: index n holds the
@@ -139,6 +141,16 @@ def _slot_tag(slot_chars):
         return tag
 
 
+def packed_name(name):
+    """Return the NAME_BYTES bytes that stand for the session ``name`` in an index entry."""
+    return bytes.fromhex(name[:4]) + base64.urlsafe_b64decode(name[4:] + "==")
+
+
+def unpacked_name(packed):
+    """Return the session name that packed_name() turned into ``packed``."""
+    return packed[:2].hex() + base64.urlsafe_b64encode(packed[2:])[:22].decode()
+
+
 def session_redis_key(name):
     """Return the Redis key of the session named ``name`` (see session_name())."""
     return f"{key_prefix()}s:{{{name[:4]}}}{name[4:]}"
@@ -155,7 +167,7 @@ def user_index_key(user_id):
 
     Users share keys because a key of its own costs a user about 160 bytes,
     more than the session itself; a field in a small hash costs a few. An
-    integer id shares with its neighbours (ids 0-31, 32-63, ...); any other
+    integer id shares with its neighbours (ids 0-63, 64-127, ...); any other
     id with those of the same 16-bit hash.
     """
     return f"{key_prefix()}u:{index_bucket(user_id)}"

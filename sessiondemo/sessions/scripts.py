@@ -181,11 +181,10 @@ return {1, previous(current), 1, moved}
 
 # A user's index is their fields in a hash (KEYS[1]) shared by up to
 # keys.USERS_PER_BUCKET users (index.py): "<user id>|<session name>" for each
-# session filed, holding when it was filed (6 bytes, big-endian epoch ms by
-# Redis's clock), and "<user id>|" holding how many are filed. A filing is
-# plain commands (index.add_calls()); the scripts below remove entries and
-# keep the count. Filing times compare as numbers: Lua compares strings with
-# strcoll(), in whatever locale Redis runs.
+# session filed (the name as keys.packed_name() packs it: 18 bytes), holding
+# when it was filed (epoch seconds by Redis's clock), and "<user id>|"
+# holding how many are filed. A filing is plain commands
+# (index.add_calls()); the scripts below remove entries and keep the count.
 UNCOUNT = """
 local function uncount(user, removed)
   if removed > 0 and redis.call('HINCRBY', KEYS[1], user .. '|', -removed) <= 0 then
@@ -194,15 +193,14 @@ local function uncount(user, removed)
 end
 """
 
-# KEYS[1] the user's index bucket. ARGV: the user's id, then name/filing time
-# pairs, as index._read() found them. Drops each entry still filed at that
-# time; returns how many.
+# KEYS[1] the user's index bucket. ARGV: the user's id, then packed
+# name/filing time (s) pairs, as index._read() found them. Drops each entry
+# still filed at that time; returns how many.
 INDEX_PRUNE = "#!lua flags=allow-oom" + UNCOUNT + """
 local user, removed = ARGV[1], 0
 for i = 2, #ARGV - 1, 2 do
   local field = user .. '|' .. ARGV[i]
-  local filed = redis.call('HGET', KEYS[1], field)
-  if filed and struct.unpack('>I6', filed) == tonumber(ARGV[i + 1]) then
+  if redis.call('HGET', KEYS[1], field) == ARGV[i + 1] then
     removed = removed + redis.call('HDEL', KEYS[1], field)
   end
 end
@@ -210,8 +208,8 @@ uncount(user, removed)
 return removed
 """
 
-# KEYS[1] the user's index bucket. ARGV: the user's id, then names. Drops
-# those names' entries (sessions known ended); returns how many.
+# KEYS[1] the user's index bucket. ARGV: the user's id, then packed names.
+# Drops those names' entries (sessions known ended); returns how many.
 INDEX_REMOVE = "#!lua flags=allow-oom" + UNCOUNT + """
 local user, fields = ARGV[1], {}
 for i = 2, #ARGV do fields[#fields + 1] = user .. '|' .. ARGV[i] end
@@ -221,49 +219,48 @@ return removed
 """
 
 # KEYS[1] an index bucket; KEYS[2] and on, the sessions of the entries to
-# check, in the order of the entries. ARGV: two filing times (epoch ms):
-# before the first, entries are past the horizon and go unchecked; before
-# the second, a checked entry whose key is gone goes (one whose session
-# changed owner is left to that user's own readers, which check owners);
-# "1" to list what went. Sets each user's count to the entries left. Returns
-# how many users have no entry left, how many entries went, then, if asked,
-# the user id and name of each. What clearsessions runs on one Redis (a
+# check, in the order of the entries. ARGV: two times (epoch ms): entries
+# filed before the first are past the horizon and go unchecked; of those
+# filed before the second, a checked entry whose key is gone goes (one whose
+# session changed owner is left to that user's own readers, which check
+# owners); "1" to list what went; then the field of each entry to check, in
+# the order of KEYS. Sets each user's count to the entries left. Returns how many
+# users have no entry left, how many entries went, then, if asked, the
+# user id and packed name of each. What clearsessions runs on one Redis (a
 # cluster has the sessions on other nodes).
 INDEX_SWEEP = "#!lua flags=allow-oom" + """
 local sub, call = string.sub, redis.call
 local cut, margin, listed = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
--- The keys come in the order of the entries they belong to: each is taken if
--- it still ends with its entry's name (the index may have changed since).
-local next_key = 2
+-- An entry is checked against its key only if the caller read it too (the
+-- index may have changed since): its field comes next in ARGV.
+local next_check = 1
 local reply, doomed, left, counted = {0, 0}, {}, {}, {}
 local fields = call('HGETALL', KEYS[1])
 for j = 1, #fields, 2 do
   local field, value = fields[j], fields[j + 1]
-  local bar = #field - 26
+  local bar = #field - 18
   if bar > 1 and sub(field, bar, bar) == '|' then
-    local user, name = sub(field, 1, bar - 1), sub(field, bar + 1)
-    local filed = struct.unpack('>I6', value)
+    local user = sub(field, 1, bar - 1)
+    local filed = tonumber(value) * 1000
     local drop = filed < cut
-    if not drop and filed < margin then
-      local key = KEYS[next_key]
-      if key and sub(key, -22) == sub(name, 5) then
-        next_key = next_key + 1
-        drop = call('EXISTS', key) == 0
-      end
+    if not drop and filed < margin and ARGV[3 + next_check] == field then
+      drop = call('EXISTS', KEYS[1 + next_check]) == 0
+      next_check = next_check + 1
     end
     if drop then
       doomed[#doomed + 1] = field
       if listed then
         reply[#reply + 1] = user
-        reply[#reply + 1] = name
+        reply[#reply + 1] = sub(field, bar + 1)
       end
       left[user] = left[user] or 0
     else
       left[user] = (left[user] or 0) + 1
     end
   elseif sub(field, -1) == '|' then
-    counted[sub(field, 1, -2)] = tonumber(value)
-    left[sub(field, 1, -2)] = left[sub(field, 1, -2)] or 0
+    local user = sub(field, 1, -2)
+    counted[user] = tonumber(value)
+    left[user] = left[user] or 0
   end
 end
 for first = 1, #doomed, 1000 do

@@ -9,12 +9,14 @@ from django.test import Client
 from sessiondemo.sessions import codec
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import (
-    NAME_LENGTH,
+    NAME_BYTES,
     index_buckets_key,
     new_session_id,
+    packed_name,
     session_handle,
     session_name,
     session_redis_key,
+    unpacked_name,
     user_index_key,
 )
 
@@ -133,12 +135,12 @@ def indexed(redis, user):
 
 
 def index_entries(redis, user_id):
-    """Return ``user_id``'s index as Redis holds it: {name: when it was filed (ms)}, oldest first."""
+    """Return ``user_id``'s index as Redis holds it: {name: when it was filed (ms, whole seconds)}, oldest first."""
     prefix = f"{user_id}|".encode()
     found = [
-        (field[len(prefix) :].decode(), int.from_bytes(filed, "big"))
+        (unpacked_name(field[len(prefix) :]), int(filed) * 1000)
         for field, filed in redis.hgetall(user_index_key(user_id)).items()
-        if field.startswith(prefix) and len(field) == len(prefix) + NAME_LENGTH
+        if field.startswith(prefix) and len(field) == len(prefix) + NAME_BYTES
     ]
     return dict(sorted(found, key=lambda entry: entry[1]))
 
@@ -152,7 +154,7 @@ def file_in_index(redis, user_id, entries):
     """File ``entries`` ({name: filing time in ms}) in ``user_id``'s index, as the engine lays it out, replacing those names' entries."""
     bucket = user_index_key(user_id)
     for name, filed in entries.items():
-        added = redis.hset(bucket, f"{user_id}|{name}", filed.to_bytes(6, "big"))
+        added = redis.hset(bucket, f"{user_id}|".encode() + packed_name(name), filed // 1000)
         redis.hincrby(bucket, f"{user_id}|", added)
     redis.sadd(index_buckets_key(), bucket)
 

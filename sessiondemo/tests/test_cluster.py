@@ -211,7 +211,7 @@ def test_endsessions_all_ends_the_sessions_on_every_node(cluster, cluster_client
 
     assert not any(is_logged_in(client) for client in clients)
     assert node_keys(cluster, "sd:s:*") == []
-    assert node_keys(cluster, "sd:i:*") == []
+    assert node_keys(cluster, "sd:u:*") == []
     assert cluster_client.get("unrelated") == b"value"
 
 

@@ -36,6 +36,11 @@ class PicklePayload:
         return (record_unpickling, ("unpickled",))
 
 
+def no_session(char):
+    """Return a well-formed session name (a hex tag, a 128-bit digest) that no session has."""
+    return char * 25 + "A"
+
+
 def saved_session(data, *, expiry=None):
     session = SessionStore()
     session.update(data)
@@ -296,14 +301,14 @@ def test_a_logged_in_session_is_filed_under_its_user(redis):
 
     filed = index_entries(redis, "42")[session_name(session.session_key)]
 
-    # With when it was filed, by Redis's clock.
-    assert before <= filed <= redis_ms(redis)
+    # With when it was filed, by Redis's clock, in whole seconds.
+    assert before // 1000 * 1000 <= filed <= redis_ms(redis)
 
 
 def test_an_anonymous_session_is_filed_nowhere(redis):
     saved_session({"a": 1})
 
-    assert redis.keys("sd:i*") == []
+    assert redis.keys("sd:u*") == []
 
 
 def test_a_logout_leaves_the_listing_at_once_and_the_index_once_surely_gone(redis):
@@ -377,8 +382,8 @@ def test_clear_expired_prunes_entries_of_ended_sessions_filed_before_the_margin(
     vanished = saved_session({SESSION_KEY: "1"})
     redis.delete(redis_key(vanished.session_key))
     old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
-    file_in_index(redis, "1", {session_name(vanished.session_key): old, "e" * 26: old})
-    file_in_index(redis, "2", {"f" * 26: old})
+    file_in_index(redis, "1", {session_name(vanished.session_key): old, no_session("e"): old})
+    file_in_index(redis, "2", {no_session("f"): old})
 
     report = SessionStore.clear_expired()
 
@@ -394,18 +399,18 @@ def test_clear_expired_prunes_entries_of_ended_sessions_filed_before_the_margin(
 def test_clear_expired_leaves_entries_filed_within_the_margin(redis):
     # An entry may reach its index before its session reaches Redis (another
     # Cluster node): a reader that saw the session missing must not drop it.
-    file_in_index(redis, "1", {"e" * 26: redis_ms(redis) - 1000})
+    file_in_index(redis, "1", {no_session("e"): redis_ms(redis) - 1000})
 
     report = SessionStore.clear_expired()
 
     assert report.entries_pruned == 0
-    assert list(index_entries(redis, "1")) == ["e" * 26]
+    assert list(index_entries(redis, "1")) == [no_session("e")]
 
 
 def test_entries_past_the_horizon_are_dropped_whenever_the_index_is_listed(redis, settings):
     user = "9"
     long_ago = redis_ms(redis) - settings.SESSION_REDIS_ABSOLUTE_AGE * 1000 - index.NEW_ENTRY_MARGIN_MS - 1
-    file_in_index(redis, user, {"e" * 26: long_ago})
+    file_in_index(redis, user, {no_session("e"): long_ago})
     live = saved_session({SESSION_KEY: user})
 
     assert [info.name for info in SessionStore.user_sessions(user)] == [session_name(live.session_key)]
@@ -417,7 +422,7 @@ def test_clear_expired_reaches_every_index_across_scan_batches(redis):
     old = redis_ms(redis) - index.NEW_ENTRY_MARGIN_MS - 1
     # Seven users in seven buckets.
     for user_id in range(0, 7 * USERS_PER_BUCKET, USERS_PER_BUCKET):
-        file_in_index(redis, user_id, {"e" * 26: old})
+        file_in_index(redis, user_id, {no_session("e"): old})
     redis.set("sd:u:not-an-index", "x")
 
     report = index.prune_all(redis, batch_size=2)
@@ -633,3 +638,23 @@ def test_the_index_counts_its_entries_through_logouts_listings_and_clearsessions
     SessionStore.end_user_sessions("42")
     assert (index_entries(redis, "42"), index_count(redis, "42")) == ({}, 0)
     assert redis.hgetall(user_index_key("42")) == {}
+
+
+def test_clearsessions_adopts_an_index_in_the_previous_layout_once(redis):
+    """Sessions filed before an upgrade stay listed, capped and ended through the index."""
+    sessions = [saved_session({SESSION_KEY: "42"}) for _ in range(2)]
+    redis.delete(user_index_key("42"))
+    # As the engine filed them before: a field per user of 32-byte entries.
+    filed = redis_ms(redis) - 5000
+    packed = b"".join(session_name(s.session_key).encode() + filed.to_bytes(6, "big") for s in sessions)
+    redis.hset("sd:i:0", "42", packed)
+    redis.sadd("sd:i", "sd:i:0")
+
+    SessionStore.clear_expired()
+
+    assert set(index_entries(redis, "42")) == {session_name(s.session_key) for s in sessions}
+    assert index_count(redis, "42") == 2
+    assert redis.exists("sd:i:0", "sd:i") == 0
+    assert len(SessionStore.user_sessions("42")) == 2
+    SessionStore.end_user_sessions("42")
+    assert all(not SessionStore().exists(s.session_key) for s in sessions)
