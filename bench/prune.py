@@ -15,7 +15,7 @@ from time import perf_counter
 
 from sessiondemo.sessions import codec, index
 from sessiondemo.sessions.conf import key_prefix
-from sessiondemo.sessions.keys import index_buckets_key, packed_name, session_redis_key, user_index_key
+from sessiondemo.sessions.keys import index_buckets_key, session_redis_key, user_index_key
 
 from .counters import Cost, counting
 
@@ -86,7 +86,7 @@ def add_user(pipe, user_id, now_ms):
     # The user's fields in an index bucket (an entry each and the count), and
     # the bucket in the list clearsessions walks.
     bucket = user_index_key(user_id)
-    fields = {f"{user_id}|".encode() + packed_name(name): filed // 1000 for name, filed in entries}
+    fields = {f"{user_id}|{name}": filed // 1000 for name, filed in entries}
     pipe.hset(bucket, mapping={**fields, f"{user_id}|": len(entries)})
     pipe.pexpireat(bucket, live_until)
     pipe.sadd(index_buckets_key(), bucket)

@@ -4,7 +4,7 @@ to keys.USERS_PER_BUCKET users (``<prefix>u:<bucket>``, see
 keys.user_index_key()), listed in the set ``<prefix>u`` for clearsessions.
 
 A user has a field per session filed, ``<user id>|<session name>``
-(keys.session_name(), packed in 18 bytes), holding when it was filed, by
+(keys.session_name()), holding when it was filed, by
 Redis's clock in epoch seconds, and a field ``<user id>|`` holding how many
 are filed (scripts.py). A session is filed when it is created or moves to a new
 id, with plain commands in its write's round trip (no script: a login runs
@@ -32,14 +32,11 @@ from datetime import UTC, datetime
 from . import clock, codec, conf, scripts
 from .connection import is_cluster
 from .keys import (
-    NAME_BYTES,
     NAME_LENGTH,
     index_buckets_key,
     moved_record_key,
-    packed_name,
     session_handle,
     session_redis_key,
-    unpacked_name,
     user_index_key,
 )
 
@@ -50,8 +47,8 @@ MAX_HOPS = 3
 NEW_ENTRY_MARGIN_MS = 60_000
 # How many index buckets (up to 64 users each) clearsessions reads at a time.
 BUCKET_BATCH = 16
-# About how many sessions clearsessions checks in one batch of commands.
-SWEEP_BATCH = 2_000
+# Between a user's id and an entry's packed name in its field.
+BAR = ord("|")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,18 +94,18 @@ def entries_filed(replies):
 
 def remove_call(user_id, names):
     """Return the call that drops ``names`` from ``user_id``'s index (sessions known ended)."""
-    return scripts.Eval(scripts.INDEX_REMOVE, [user_index_key(user_id)], [str(user_id), *map(packed_name, names)])
+    return scripts.Eval(scripts.INDEX_REMOVE, [user_index_key(user_id)], [str(user_id), *names])
 
 
 def _prune_call_for(user_id, entries):
     """Return the call that drops ``entries`` [(name, filing time)] of ``user_id``'s index, if still filed then."""
-    args = [value for name, filed in entries for value in (packed_name(name), filed // 1000)]
+    args = [value for name, filed in entries for value in (name, filed // 1000)]
     return scripts.Eval(scripts.INDEX_PRUNE, [user_index_key(user_id)], [str(user_id), *args])
 
 
 def _field(user_id, name):
     """Return the field of ``user_id``'s entry for the session ``name``."""
-    return f"{user_id}|".encode() + packed_name(name)
+    return f"{user_id}|{name}"
 
 
 def _read(client, user_id):
@@ -372,8 +369,11 @@ def prune_all(client, batch_size=BUCKET_BATCH, on_pruned=None):
     """
     report = PruneReport()
     _adopt_previous_layout(client)
-    for buckets in _bucket_batches(client, batch_size):
-        _prune_buckets(client, buckets, report, on_pruned)
+    if is_cluster(client):
+        for buckets in _bucket_batches(client, batch_size):
+            _prune_buckets(client, buckets, report, on_pruned)
+    else:
+        _sweep_buckets(client, _bucket_batches(client, batch_size), report, on_pruned)
     return report
 
 
@@ -408,7 +408,40 @@ def _bucket_batches(client, batch_size):
         yield batch
 
 
+def _sweep_buckets(client, batches, report, on_pruned):
+    """
+    Prune each bucket in ``batches`` with one INDEX_SWEEP, which reads and checks it inside Redis.
+
+    On one Redis. Each batch is sent before the replies to the one before
+    are read, so that Redis works on one while they are.
+    """
+    listed = "1" if on_pruned is not None else ""
+    sent, gone = [], []
+
+    def calls():
+        for buckets in batches:
+            # Entries past the horizon go; those filed long enough ago go if their session has.
+            now = clock.now_ms(client)
+            args = [now - horizon_ms(), now - NEW_ENTRY_MARGIN_MS, listed, f"{conf.key_prefix()}s:"]
+            sent.append(buckets)
+            yield [scripts.Eval(scripts.INDEX_SWEEP, [bucket], args) for bucket in buckets]
+
+    for results in scripts.execute_batches(client, calls()):
+        for bucket, (users, emptied, dropped, fields_left, *pairs) in zip(sent.pop(0), results):
+            report.indexes_scanned += users
+            report.indexes_removed += emptied
+            report.entries_pruned += dropped
+            if not fields_left:
+                gone.append(bucket)
+            if on_pruned is not None:
+                for user_id, name in zip(pairs[::2], pairs[1::2]):
+                    on_pruned(user_id.decode(), name.decode())
+    if gone:
+        scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
+
+
 def _prune_buckets(client, buckets, report, on_pruned):
+    """Prune ``buckets`` reading each session's head from wherever it lives (Redis Cluster)."""
     replies = scripts.execute(
         client, [scripts.Command(("TIME",)), *(scripts.Command(("HGETALL", bucket)) for bucket in buckets)]
     )
@@ -422,46 +455,14 @@ def _prune_buckets(client, buckets, report, on_pruned):
         if not pairs:
             gone.append(bucket)
         indexes[bucket] = _entries_in(pairs)
-        report.indexes_scanned += len({user_id for user_id, _, _ in indexes[bucket]})
-    if is_cluster(client):
-        _sweep_each_entry(client, indexes, cut, margin, report, on_pruned)
-    else:
-        _sweep_each_bucket(client, indexes, cut, margin, report, on_pruned)
+        report.indexes_scanned += sum(1 for field, _ in pairs if not _is_entry(field))
+    _sweep_each_entry(client, indexes, cut, margin, report, on_pruned)
     if gone:
         scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
 
 
-def _sweep_each_bucket(client, indexes, cut, margin, report, on_pruned):
-    """Prune with one INDEX_SWEEP per bucket, which checks the sessions inside Redis."""
-    for results in scripts.execute_batches(client, _sweeps(indexes, cut, margin, on_pruned is not None)):
-        for emptied, dropped, *pairs in results:
-            report.indexes_removed += emptied
-            report.entries_pruned += dropped
-            if on_pruned is not None:
-                for user_id, name in zip(pairs[::2], pairs[1::2]):
-                    on_pruned(user_id.decode(), unpacked_name(name))
-
-
-def _sweeps(indexes, cut, margin, listed):
-    """Yield lists of INDEX_SWEEP calls, one per bucket, about SWEEP_BATCH sessions to check a list."""
-    calls, checks = [], 0
-    for bucket, entries in indexes.items():
-        # The entries to check against their keys, in the order the script walks them.
-        checked = [(user_id, name) for user_id, name, filed in entries if cut <= filed < margin]
-        keys = [session_redis_key(name) for _, name in checked]
-        fields = [_field(user_id, name) for user_id, name in checked]
-        args = [cut, margin, "1" if listed else "", *fields]
-        calls.append(scripts.Eval(scripts.INDEX_SWEEP, [bucket, *keys], args))
-        checks += len(keys) + 1
-        if checks >= SWEEP_BATCH:
-            yield calls
-            calls, checks = [], 0
-    if calls:
-        yield calls
-
-
 def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
-    """Prune reading each session's head from wherever it lives (Redis Cluster)."""
+    """Prune the entries in ``indexes`` ({bucket: [(user id, name, filed)]}) that name sessions gone or not theirs."""
     users = {}
     for entries in indexes.values():
         for user_id, name, filed in entries:
@@ -487,14 +488,19 @@ def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
             on_pruned(user_id, name)
 
 
+def _is_entry(field):
+    """Return True for a bucket's field "<user id>|<packed name>", False for a count, "<user id>|"."""
+    return len(field) > NAME_LENGTH + 1 and field[-NAME_LENGTH - 1] == BAR
+
+
 def _entries_in(pairs):
     """Return the (user id, name, filing time in ms) of each entry among a bucket's (field, value) ``pairs``, in order."""
     entries = []
     for field, filed in pairs:
         # "<user id>|" and a packed name; "<user id>|" alone is the user's count.
-        if len(field) > NAME_BYTES + 1 and field[-NAME_BYTES - 1] == ord("|"):
-            user_id = field[: -NAME_BYTES - 1].decode()
-            entries.append((user_id, unpacked_name(field[-NAME_BYTES:]), int(filed) * 1000))
+        if _is_entry(field):
+            user_id = field[: -NAME_LENGTH - 1].decode()
+            entries.append((user_id, field[-NAME_LENGTH:].decode(), int(filed) * 1000))
     return entries
 
 

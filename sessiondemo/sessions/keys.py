@@ -44,8 +44,6 @@ SUCCESSOR_SALT = "sessiondemo.sessions.keys.successor"
 # The length of a session's name: a 4-hex-digit slot tag and 22 characters of
 # base64url, a 128-bit digest.
 NAME_LENGTH = 26
-# A name as an index entry holds it: the tag's 2 bytes and the digest's 16.
-NAME_BYTES = 18
 TAG_BYTES = 8
 # Users whose indexes share one Redis hash: a field per session and one per
 # user, and Redis keeps a hash of up to 512 fields compact (a listpack) by
@@ -139,16 +137,6 @@ def _slot_tag(slot_chars):
     except KeyError:
         tag = _slot_tags[slot_chars] = _mac(TAG_SALT, slot_chars.encode()).hex()[:4]
         return tag
-
-
-def packed_name(name):
-    """Return the NAME_BYTES bytes that stand for the session ``name`` in an index entry."""
-    return bytes.fromhex(name[:4]) + base64.urlsafe_b64decode(name[4:] + "==")
-
-
-def unpacked_name(packed):
-    """Return the session name that packed_name() turned into ``packed``."""
-    return packed[:2].hex() + base64.urlsafe_b64encode(packed[2:])[:22].decode()
 
 
 def session_redis_key(name):

@@ -3,7 +3,8 @@ Lua scripts that make each session write atomic inside Redis.
 
 Every script touches one key, or keys of one Redis Cluster slot (a session,
 its new id, which keys.successor_id() keeps on the old id's slot, and the
-record of the move), so each runs on one slot.
+record of the move), so each runs on one slot; INDEX_SWEEP, which only runs
+on one Redis, says so (no-cluster).
 They are sent with EVALSHA; a server that has lost its script cache (restart,
 failover, SCRIPT FLUSH) answers NOSCRIPT and the command is sent again with
 EVAL, which also caches the script.
@@ -181,8 +182,8 @@ return {1, previous(current), 1, moved}
 
 # A user's index is their fields in a hash (KEYS[1]) shared by up to
 # keys.USERS_PER_BUCKET users (index.py): "<user id>|<session name>" for each
-# session filed (the name as keys.packed_name() packs it: 18 bytes), holding
-# when it was filed (epoch seconds by Redis's clock), and "<user id>|"
+# session filed, holding when it was filed (epoch seconds by Redis's clock),
+# and "<user id>|"
 # holding how many are filed. A filing is plain commands
 # (index.add_calls()); the scripts below remove entries and keep the count.
 UNCOUNT = """
@@ -193,8 +194,8 @@ local function uncount(user, removed)
 end
 """
 
-# KEYS[1] the user's index bucket. ARGV: the user's id, then packed
-# name/filing time (s) pairs, as index._read() found them. Drops each entry
+# KEYS[1] the user's index bucket. ARGV: the user's id, then name/filing
+# time (s) pairs, as index._read() found them. Drops each entry
 # still filed at that time; returns how many.
 INDEX_PRUNE = "#!lua flags=allow-oom" + UNCOUNT + """
 local user, removed = ARGV[1], 0
@@ -208,8 +209,7 @@ uncount(user, removed)
 return removed
 """
 
-# KEYS[1] the user's index bucket. ARGV: the user's id, then packed names.
-# Drops those names' entries (sessions known ended); returns how many.
+# KEYS[1] the user's index bucket. ARGV: the user's id, then names. Drops those names' entries (sessions known ended); returns how many.
 INDEX_REMOVE = "#!lua flags=allow-oom" + UNCOUNT + """
 local user, fields = ARGV[1], {}
 for i = 2, #ARGV do fields[#fields + 1] = user .. '|' .. ARGV[i] end
@@ -218,40 +218,36 @@ uncount(user, removed)
 return removed
 """
 
-# KEYS[1] an index bucket; KEYS[2] and on, the sessions of the entries to
-# check, in the order of the entries. ARGV: two times (epoch ms): entries
-# filed before the first are past the horizon and go unchecked; of those
-# filed before the second, a checked entry whose key is gone goes (one whose
-# session changed owner is left to that user's own readers, which check
-# owners); "1" to list what went; then the field of each entry to check, in
-# the order of KEYS. Sets each user's count to the entries left. Returns how many
-# users have no entry left, how many entries went, then, if asked, the
-# user id and packed name of each. What clearsessions runs on one Redis (a
-# cluster has the sessions on other nodes).
-INDEX_SWEEP = "#!lua flags=allow-oom" + """
+# KEYS[1] an index bucket. ARGV: two times (epoch ms): entries filed before
+# the first are past the horizon and go; of those filed before the second,
+# an entry whose session's key is gone goes (one whose session changed owner
+# is left to that user's own readers, which check owners); "1" to list what
+# went; the prefix of session keys. Sets each user's count to the entries
+# left. Returns how many users the bucket held, how many of them have no
+# entry left, how many entries went, how many fields the bucket has left,
+# then, if asked, the user id and name of each entry that went. What clearsessions runs on
+# one Redis: it reads the sessions' keys without declaring them, which a
+# cluster (where they live on other nodes) would refuse.
+INDEX_SWEEP = "#!lua flags=allow-oom,no-cluster" + """
 local sub, call = string.sub, redis.call
-local cut, margin, listed = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
--- An entry is checked against its key only if the caller read it too (the
--- index may have changed since): its field comes next in ARGV.
-local next_check = 1
-local reply, doomed, left, counted = {0, 0}, {}, {}, {}
+local cut, margin, listed, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4]
+local reply, doomed, left, counted = {0, 0, 0, 0}, {}, {}, {}
 local fields = call('HGETALL', KEYS[1])
 for j = 1, #fields, 2 do
   local field, value = fields[j], fields[j + 1]
-  local bar = #field - 18
+  local bar = #field - 26
   if bar > 1 and sub(field, bar, bar) == '|' then
-    local user = sub(field, 1, bar - 1)
+    local user, name = sub(field, 1, bar - 1), sub(field, bar + 1)
     local filed = tonumber(value) * 1000
     local drop = filed < cut
-    if not drop and filed < margin and ARGV[3 + next_check] == field then
-      drop = call('EXISTS', KEYS[1 + next_check]) == 0
-      next_check = next_check + 1
+    if not drop and filed < margin then
+      drop = call('EXISTS', prefix .. '{' .. sub(name, 1, 4) .. '}' .. sub(name, 5)) == 0
     end
     if drop then
       doomed[#doomed + 1] = field
       if listed then
         reply[#reply + 1] = user
-        reply[#reply + 1] = sub(field, bar + 1)
+        reply[#reply + 1] = name
       end
       left[user] = left[user] or 0
     else
@@ -266,15 +262,17 @@ end
 for first = 1, #doomed, 1000 do
   call('HDEL', KEYS[1], unpack(doomed, first, math.min(first + 999, #doomed)))
 end
-reply[2] = #doomed
+reply[3] = #doomed
 for user, n in pairs(left) do
+  reply[1] = reply[1] + 1
   if n == 0 then
     if counted[user] then call('HDEL', KEYS[1], user .. '|') end
-    reply[1] = reply[1] + 1
+    reply[2] = reply[2] + 1
   elseif counted[user] ~= n then
     call('HSET', KEYS[1], user .. '|', n)
   end
 end
+reply[4] = call('HLEN', KEYS[1])
 return reply
 """
 

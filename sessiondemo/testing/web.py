@@ -9,14 +9,12 @@ from django.test import Client
 from sessiondemo.sessions import codec
 from sessiondemo.sessions.conf import key_prefix
 from sessiondemo.sessions.keys import (
-    NAME_BYTES,
+    NAME_LENGTH,
     index_buckets_key,
     new_session_id,
-    packed_name,
     session_handle,
     session_name,
     session_redis_key,
-    unpacked_name,
     user_index_key,
 )
 
@@ -138,9 +136,9 @@ def index_entries(redis, user_id):
     """Return ``user_id``'s index as Redis holds it: {name: when it was filed (ms, whole seconds)}, oldest first."""
     prefix = f"{user_id}|".encode()
     found = [
-        (unpacked_name(field[len(prefix) :]), int(filed) * 1000)
+        (field[len(prefix) :].decode(), int(filed) * 1000)
         for field, filed in redis.hgetall(user_index_key(user_id)).items()
-        if field.startswith(prefix) and len(field) == len(prefix) + NAME_BYTES
+        if field.startswith(prefix) and len(field) == len(prefix) + NAME_LENGTH
     ]
     return dict(sorted(found, key=lambda entry: entry[1]))
 
@@ -154,7 +152,7 @@ def file_in_index(redis, user_id, entries):
     """File ``entries`` ({name: filing time in ms}) in ``user_id``'s index, as the engine lays it out, replacing those names' entries."""
     bucket = user_index_key(user_id)
     for name, filed in entries.items():
-        added = redis.hset(bucket, f"{user_id}|".encode() + packed_name(name), filed // 1000)
+        added = redis.hset(bucket, f"{user_id}|{name}", filed // 1000)
         redis.hincrby(bucket, f"{user_id}|", added)
     redis.sadd(index_buckets_key(), bucket)
 
