@@ -431,7 +431,7 @@ def _sweep_buckets(client, batches, report, on_pruned):
             report.indexes_scanned += users
             report.indexes_removed += emptied
             report.entries_pruned += dropped
-            if not fields_left:
+            if not fields_left:  # Redis deleted the emptied bucket
                 gone.append(bucket)
             if on_pruned is not None:
                 for user_id, name in zip(pairs[::2], pairs[1::2]):

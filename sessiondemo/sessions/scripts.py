@@ -224,10 +224,11 @@ return removed
 # is left to that user's own readers, which check owners); "1" to list what
 # went; the prefix of session keys. Sets each user's count to the entries
 # left. Returns how many users the bucket held, how many of them have no
-# entry left, how many entries went, how many fields the bucket has left,
-# then, if asked, the user id and name of each entry that went. What clearsessions runs on
-# one Redis: it reads the sessions' keys without declaring them, which a
-# cluster (where they live on other nodes) would refuse.
+# entry left, how many entries went, 1 if the bucket has fields left (else
+# Redis has deleted it), then, if asked, the user id and name of each entry
+# that went. What clearsessions runs on one Redis: it reads the sessions'
+# keys without declaring them, which a cluster (where they live on other
+# nodes) would refuse.
 INDEX_SWEEP = "#!lua flags=allow-oom,no-cluster" + """
 local sub, call = string.sub, redis.call
 local cut, margin, listed, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4]
@@ -272,7 +273,7 @@ for user, n in pairs(left) do
     call('HSET', KEYS[1], user .. '|', n)
   end
 end
-reply[4] = call('HLEN', KEYS[1])
+reply[4] = call('EXISTS', KEYS[1])
 return reply
 """
 
