@@ -3,47 +3,51 @@ Redis's clock, as this process last read it: what a write needs to stamp times w
 
 The engine judges every time by Redis's clock, so that app servers whose
 clocks disagree cannot stretch a timeout. Reads learn it for free (GETEX and
-PEXPIRETIME give Redis's time, reads.py); this module keeps the last reading
-per client with the moment it was taken by time.monotonic(), which no one
-can set and which runs at the rate of real time, so that a new session's
+PEXPIRETIME give Redis's time, reads.py); this module keeps a recent reading
+on each client, with the moment it was taken by time.monotonic(), which no
+one can set and which runs at the rate of real time, so that a new session's
 times are Redis's to within the round trip the reading took. Past
 FRESH_SECONDS, or before any reading, it asks Redis (TIME, a round trip).
 """
 
-import threading
 import time
-import weakref
 
 # How long a reading stands for Redis's clock: a monotonic clock drifts by
 # well under a millisecond in that time.
 FRESH_SECONDS = 60
+# A reading is taken again at most this often (reads happen far more often).
+RETAKE_SECONDS = 1
 # A reading that took longer than this round trip says too little.
 MAX_ROUND_TRIP_SECONDS = 0.05
-
-# client → (Redis's time in ms at the reading, time.monotonic() then, in s)
-_readings = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+# Where a client keeps its reading: (Redis's time in ms, time.monotonic() then).
+ATTRIBUTE = "_sessiondemo_clock"
 
 
 def observe(client, redis_ms, sent_at, received_at):
     """Note that Redis's clock read ``redis_ms`` (whole ms) between monotonic ``sent_at`` and ``received_at``."""
-    # Redis's milliseconds are whole: the reading stood anywhere in that one.
-    redis_ms += 0.5
-    if received_at - sent_at <= MAX_ROUND_TRIP_SECONDS:
-        with _lock:
-            _readings[client] = (redis_ms, (sent_at + received_at) / 2)
+    if received_at - sent_at > MAX_ROUND_TRIP_SECONDS:
+        return
+    reading = getattr(client, ATTRIBUTE, None)
+    if reading is None or not 0 <= received_at - reading[1] <= RETAKE_SECONDS:
+        # Redis's milliseconds are whole: the reading stood anywhere in that one.
+        setattr(client, ATTRIBUTE, (redis_ms + 0.5, (sent_at + received_at) / 2))
+
+
+def forget(client):
+    """Drop ``client``'s reading, so that the next stamp asks Redis."""
+    if hasattr(client, ATTRIBUTE):
+        delattr(client, ATTRIBUTE)
 
 
 def now_ms(client):
     """Return Redis's time in epoch ms, from the last fresh reading or from TIME."""
     now = time.monotonic()
-    reading = _readings.get(client)
+    reading = getattr(client, ATTRIBUTE, None)
     if reading is None or not 0 <= now - reading[1] <= FRESH_SECONDS:
         sent_at = time.monotonic()
         seconds, micros = client.time()
         received_at = now = time.monotonic()
         reading = (int(seconds) * 1000 + int(micros) / 1000, (sent_at + received_at) / 2)
-        with _lock:
-            _readings[client] = reading
+        setattr(client, ATTRIBUTE, reading)
     redis_ms, taken_at = reading
     return int(redis_ms + (now - taken_at) * 1000)

@@ -108,12 +108,19 @@ def is_valid_session_id(value):
 
 def valid_session_name(value):
     """Return session_name(value) if ``value`` is an id this server issued, else None."""
+    try:
+        return _issued_names[value]
+    except (KeyError, TypeError):
+        pass
     if not is_well_formed(value):
         return None
     digest = _id_digest(value[:-CHECK_CHARS])
     if not hmac.compare_digest(_check_chars(digest), value[-CHECK_CHARS:]):
         return None
-    return _name(value, digest)
+    if len(_issued_names) >= ISSUED_NAMES_KEPT:
+        _issued_names.clear()
+    name = _issued_names[value] = _name(value, digest)
+    return name
 
 
 def session_name(session_id):
@@ -124,7 +131,10 @@ def session_name(session_id):
     hash of the id under a key derived from SECRET_KEY, in base64url. A Redis
     dump, a replica or MONITOR output shows no value usable as a cookie.
     """
-    return _name(session_id, _id_digest(session_id[:-CHECK_CHARS]))
+    try:
+        return _issued_names[session_id]
+    except KeyError:
+        return _name(session_id, _id_digest(session_id[:-CHECK_CHARS]))
 
 
 def _name(session_id, digest):
@@ -218,6 +228,11 @@ def _mac(salt, message):
 _hashers = {}
 # The tag of each of the 36³ slot prefixes, computed once.
 _slot_tags = {}
+# The names of ids valid_session_name() found issued lately: a browser sends
+# the same id with every request, and a name costs a keyed hash. Only ids that
+# passed the check go in, so a hit is as good as the check.
+_issued_names = {}
+ISSUED_NAMES_KEPT = 4096
 
 
 def _keyed_hasher(salt, digest_size=64):
@@ -234,3 +249,4 @@ def _forget_hashers(*, setting, **kwargs):
     if setting == "SECRET_KEY":
         _hashers.clear()
         _slot_tags.clear()
+        _issued_names.clear()

@@ -19,7 +19,7 @@ def new_session(data):
 
 
 def forget_readings():
-    clock._readings.clear()
+    clock.forget(get_client())
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,11 @@
-"""How a session's value is laid out: what Redis holds must come back byte for byte (codec.py)."""
+"""How a session is laid out and named: what Redis holds must come back byte for byte (codec.py, keys.py)."""
 
 import hashlib
 import json
 
 import pytest
 
-from sessiondemo.sessions import codec
+from sessiondemo.sessions import codec, keys
 
 NAME = "abcd" + "Q" * 21 + "A"
 HASH = hashlib.sha256(b"a user's session auth hash").hexdigest()
@@ -80,3 +80,25 @@ def test_a_lifted_hash_is_covered_by_the_tag():
 
     with pytest.raises(ValueError):
         codec.decode(NAME, bytes(raw))
+
+
+# -- Names of ids (keys.py) -------------------------------------------------------------------
+
+
+def test_an_id_not_issued_never_gets_a_name_however_often_it_is_named():
+    issued = keys.new_session_id()
+    forged = issued[:-1] + ("a" if issued[-1] != "a" else "b")
+
+    keys.session_name(forged)  # as a save path would
+
+    assert keys.valid_session_name(forged) is None
+    assert keys.valid_session_name(issued) == keys.session_name(issued)
+
+
+def test_names_remembered_under_one_secret_key_are_forgotten_with_it(settings):
+    issued = keys.new_session_id()
+    assert keys.valid_session_name(issued) is not None
+
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+
+    assert keys.valid_session_name(issued) is None
