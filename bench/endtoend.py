@@ -15,7 +15,7 @@ from django.conf import settings
 from sessiondemo.handlers import WSGIHandler
 
 from . import web, workload
-from .measure import SETTLE, Samples, timed
+from .measure import SETTLE, TURN, Samples, timed
 
 OPERATIONS = ("read", "write", "login")
 WARM_UP = 50  # reads and writes per engine, untimed; and a fifth as many logins
@@ -43,15 +43,31 @@ class Site:
 
     def run_block(self, store, users, login_users, samples, redis_client, number=0):
         """Time a read and a write per user in ``users``, and a login per one in ``login_users``."""
+        browsers = self.browsers(store, users)
+        for op, items in self.gets(browsers, number).items():
+            timed(op, items, samples[op.__name__], redis_client, "default", settle=SETTLE)
+        self.end(store, browsers)
+        self.run_logins(store, login_users, samples, redis_client)
+
+    def browsers(self, store, users):
+        """Return a browser logged in as each of ``users``, through the engine API (untimed)."""
         if self.handler is None:
             # The middleware reads SESSION_ENGINE when the handler is built.
             self.handler = WSGIHandler()
-        browsers = [web.logged_in_browser(self.handler, store, user) for user in users]
-        timed(read, [(b,) for b in browsers], samples["read"], redis_client, "default", settle=SETTLE)
-        items = [(b, number + n) for n, b in enumerate(browsers)]
-        timed(write, items, samples["write"], redis_client, "default", settle=SETTLE)
+        return [web.logged_in_browser(self.handler, store, user) for user in users]
+
+    @staticmethod
+    def gets(browsers, number):
+        """Return the timed GETs, as {operation: its items}, for ``browsers``."""
+        return {read: [(b,) for b in browsers], write: [(b, number + n) for n, b in enumerate(browsers)]}
+
+    @staticmethod
+    def end(store, browsers):
         for browser in browsers:
             workload.delete(store, browser.session_key)
+
+    def run_logins(self, store, login_users, samples, redis_client):
+        """Time a login per one in ``login_users``, unless this engine's login is known to fail."""
         if login_users and self.login_failure is None:
             forms = [web.login_form(self.handler, user) for user in login_users]
             try:
@@ -85,11 +101,26 @@ def measure_web(engines, count, logins, redis_client, progress, blocks=10):
     login_users = login_users[warm_logins:]
     order = random.Random(1)
     for block in range(blocks):
+        # Each GET in turns of TURN requests per engine, in a new random order
+        # each turn (as measure.run_in_turns()); then the logins, an engine at a time.
+        gets = {}
+        for engine in engines:
+            with engine.active() as store:
+                gets[engine] = sites[engine].browsers(store, visitors[:size])
+        for op in (read, write):
+            for start in range(0, size, TURN):
+                for engine in order.sample(engines, len(engines)):
+                    items = Site.gets(gets[engine], block * size)[op][start : start + TURN]
+                    with engine.active():
+                        timed(
+                            op, items, samples[engine][op.__name__], redis_client, "default",
+                            new_block=start == 0, settle=SETTLE,
+                        )  # fmt: skip
         for engine in order.sample(engines, len(engines)):
             with engine.active() as store:
+                sites[engine].end(store, gets[engine])
                 mine = login_users[block * login_size : (block + 1) * login_size]
-                site, found = sites[engine], samples[engine]
-                site.run_block(store, visitors[:size], mine, found, redis_client, block * size)
+                sites[engine].run_logins(store, mine, samples[engine], redis_client)
         progress(f"    block {block + 1} of {blocks}")
     timings = {engine: timings_of(by_op) for engine, by_op in samples.items()}
     return timings, {engine: site.login_failure for engine, site in sites.items()}

@@ -110,8 +110,10 @@ def web_text(settings):
         f"(untimed). n = {settings['web_requests']:,} requests of each GET and "
         f"{settings['web_logins']:,} logins per engine, after "
         f"{settings['web_warm_up']} of each GET and a fifth as many logins as warm-up, the "
-        "engines taking turns in 10 blocks (the first 2 requests of each turn untimed, as "
-        "above). Cells: requests per second · p50 / p99 latency in ms."
+        "engines taking turns in 10 blocks: each GET in turns of 100 requests per engine, in "
+        "a new random order each turn, then the logins an engine at a time (the first 2 "
+        "requests of each turn untimed, as above). Cells: requests per second · p50 / p99 "
+        "latency in ms."
     )
 
 
