@@ -81,7 +81,17 @@ def random_chars(count):
 
 
 def _with_check(body):
-    return body + _check_chars(_id_digest(body))
+    digest = _id_digest(body)
+    session_id = body + _check_chars(digest)
+    # Issued here: its name is known without another hash when it comes back.
+    _remember_name(session_id, _name(session_id, digest))
+    return session_id
+
+
+def _remember_name(session_id, name):
+    if len(_issued_names) >= ISSUED_NAMES_KEPT:
+        _issued_names.clear()
+    _issued_names[session_id] = name
 
 
 def _id_digest(body):
@@ -117,9 +127,8 @@ def valid_session_name(value):
     digest = _id_digest(value[:-CHECK_CHARS])
     if not hmac.compare_digest(_check_chars(digest), value[-CHECK_CHARS:]):
         return None
-    if len(_issued_names) >= ISSUED_NAMES_KEPT:
-        _issued_names.clear()
-    name = _issued_names[value] = _name(value, digest)
+    name = _name(value, digest)
+    _remember_name(value, name)
     return name
 
 
@@ -228,9 +237,9 @@ def _mac(salt, message):
 _hashers = {}
 # The tag of each of the 36³ slot prefixes, computed once.
 _slot_tags = {}
-# The names of ids valid_session_name() found issued lately: a browser sends
-# the same id with every request, and a name costs a keyed hash. Only ids that
-# passed the check go in, so a hit is as good as the check.
+# The names of ids issued, or found issued by valid_session_name(), lately: a
+# browser sends the same id with every request, and a name costs a keyed
+# hash. Only ids that passed the check go in, so a hit is as good as it.
 _issued_names = {}
 ISSUED_NAMES_KEPT = 4096
 

@@ -145,13 +145,18 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
-        self.process = None
+        self._forget_process()
 
     def shutdown(self, timeout=10.0):
         """Stop the server as an operator would: SIGTERM, so it flushes its AOF and exits."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=timeout)
+        self._forget_process()
+
+    def _forget_process(self):
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
         self.process = None
 
 
