@@ -140,6 +140,8 @@ class SentinelServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
         self.process = None
 
     def _log_tail(self, lines=15):
