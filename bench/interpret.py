@@ -135,7 +135,7 @@ def memory(ours, rivals):
         f"On the README's Redis configuration ours stores {o.redis_used_memory:,.0f} bytes per "
         f"session (`used_memory`) against {r.redis_used_memory:,.0f} for a pickled string, "
         f"{ratio:.2f}× as much: one compressed string per session with its metadata, and a "
-        "32-byte entry in a hash that 128 users share for the session index"
+        "field in a hash that 64 users share for the session index (and each user's count)"
     )
     d, rd = ours.memory_default, rivals[0].memory_default
     if d and rd:
