@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, answered before the Host is checked or a session touched.
+    "sessiondemo.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside CommonMiddleware, so that even its 400 for a bad Host carries them.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -379,12 +381,17 @@ LOGGING = {
     "filters": {
         "escape_controls": {"()": "sessiondemo.logsafe.EscapeControls"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "quiet_health_checks": {"()": "sessiondemo.health.QuietHealthChecks"},
     },
     "formatters": {
         "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["escape_controls"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["quiet_health_checks", "escape_controls"],
+        },
         # As in Django's default: errors mailed to ADMINS in production.
         "mail_admins": {
             "class": "django.utils.log.AdminEmailHandler",
