@@ -606,6 +606,24 @@ def test_the_cap_counts_only_live_sessions(user, password, redis, settings):
     assert is_logged_in(clients[1])
 
 
+def test_entries_that_logouts_leave_behind_never_push_a_live_session_out(user, password, redis, settings):
+    settings.SESSION_REDIS_MAX_PER_USER = 3
+    laptop, phone = browser(FIREFOX_LINUX, "203.0.113.1"), browser(FIREFOX_LINUX, "203.0.113.2")
+    log_in(laptop, user, password)
+    # Logins and logouts in a row: each logout leaves its entry for a reader to drop.
+    for n in range(6):
+        visitor = browser(FIREFOX_LINUX, f"203.0.113.{10 + n}")
+        log_in(visitor, user, password)
+        assert visitor.post("/accounts/logout/", secure=True).status_code == 302
+    assert len(index_entries(redis, user.pk)) > 3
+
+    log_in(phone, user, password)
+
+    assert is_logged_in(laptop)
+    assert is_logged_in(phone)
+    assert len(rows(phone.get(LIST, secure=True).text)) == 2
+
+
 # Round trips
 
 
