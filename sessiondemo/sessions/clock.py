@@ -12,9 +12,10 @@ FRESH_SECONDS, or before any reading, it asks Redis (TIME, a round trip).
 
 import time
 
-# How long a reading stands for Redis's clock: a monotonic clock drifts by
-# well under a millisecond in that time.
-FRESH_SECONDS = 60
+# How long a reading stands for Redis's clock: a monotonic clock runs at the
+# rate NTP keeps it to (within 500 ppm, typically a few), so it drifts by at
+# most 0.3 s in that time, typically milliseconds, against timeouts of hours.
+FRESH_SECONDS = 600
 # A reading is taken again at most this often (reads happen far more often).
 RETAKE_SECONDS = 1
 # A reading that took longer than this round trip says too little.
