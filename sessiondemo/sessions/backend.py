@@ -21,14 +21,12 @@ import datetime
 import json
 import logging
 import secrets
-import time
 import types
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 
-from . import clock, codec, conf, events, index, reads, scripts
-from .connection import get_client, store_errors
+from . import codec, conf, events, index, protocol, scripts
 from .exceptions import SessionTooLarge
 from .keys import (
     VALID_KEY_CHARS,  # noqa: F401 (the alphabet of ids, for callers)
@@ -83,6 +81,9 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
     # The call that pins the TTL back to the absolute timeout after a read
     # slid it past; any write of the session does that itself.
     _expiry_fix = None
+    # Set by the middleware once it has saved the session for the response:
+    # the save that Django's process_response() then asks for is done.
+    saved_ahead = False
 
     def clear(self):
         super().clear()
@@ -127,11 +128,17 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     def run_pending_calls(self):
         """Send the calls still waiting for a write, in one round trip."""
+        protocol.run(self._run_pending_calls())
+
+    async def arun_pending_calls(self):
+        """Send the calls still waiting for a write, on the asyncio client."""
+        await protocol.arun(self._run_pending_calls())
+
+    def _run_pending_calls(self):
         expiry_fix = self._expiry_fix
         calls = self._take_pending_calls() + ([expiry_fix] if expiry_fix is not None else [])
         if calls:
-            with store_errors():
-                scripts.execute(get_client(), calls)
+            yield calls
 
     def _take_pending_calls(self):
         # Called by each write, which sets the TTL itself.
@@ -141,7 +148,16 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     # -- Reading ------------------------------------------------------------------
 
+    # Each operation on Redis is a generator of the session protocol
+    # (protocol.py), run by a sync method and by its async twin.
+
     def load(self):
+        return protocol.run(self._load())
+
+    async def aload(self):
+        return await protocol.arun(self._load())
+
+    def _load(self):
         key = self.session_key
         if key is None:
             return {}
@@ -150,11 +166,12 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             # Not an id this server issued: an anonymous visitor, at no Redis cost.
             self._forget_key()
             if is_well_formed(key) and self.on_unknown_id is not None:
-                self.on_unknown_id()
+                # The hook is an operation too (it may count the id in Redis).
+                yield from self.on_unknown_id()
             return {}
         value = None
         for _ in range(MAX_HOPS + 1):
-            found = self._fetch(key, name)
+            found = yield from self._fetch(key, name)
             if not isinstance(found, codec.Stub):
                 value = found
                 break
@@ -175,18 +192,26 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             return {}
         return session
 
+    def _session_data(self, no_load=False):
+        """Return the session's data as _get_session() does, loading it by the protocol."""
+        self.accessed = True
+        try:
+            return self._session_cache
+        except AttributeError:
+            if self.session_key is None or no_load:
+                self._session_cache = {}
+            else:
+                self._session_cache = yield from self._load()
+        return self._session_cache
+
     def _fetch(self, key, name=None):
         """Return what ``key`` holds (codec.Value or codec.Stub), or None if nothing usable."""
         name = name or session_name(key)
         redis_key = session_redis_key(name)
         idle_ms = conf.idle_age_ms()
-        with store_errors():
-            client = get_client()
-            sent_at = time.monotonic()
-            raw, now_ms = reads.read(client, redis_key, idle_ms)
+        raw, now_ms = yield protocol.Read(redis_key, idle_ms)
         if raw is None:
             return None
-        clock.observe(client, now_ms, sent_at, time.monotonic())
         if raw[:1] == codec.STUB:
             stub = codec.decode_stub(raw)
             return stub if now_ms < stub.until_ms else None
@@ -198,17 +223,17 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
                 "copied or edited in Redis); deleted. session=%s",
                 session_handle(name),
             )
-            self._discard(redis_key)
+            yield [scripts.Command(("DEL", redis_key))]
             return None
         ends_ms = min(value.deadline_ms, value.created_ms + conf.absolute_age_ms())
         if not value.idle_ms:
             # A fixed expiry, which GETEX does not know of: judged here.
             ends_ms = min(ends_ms, _fixed_end_ms(self._loads(value.data)))
         if ends_ms <= now_ms:
-            self._end_expired(name, value.user_id)
+            yield from self._end_expired(name, value.user_id)
             return None
         if value.idle_ms != idle_ms:
-            self._correct_ttl(redis_key, value, now_ms, ends_ms)
+            yield [_ttl_correction(redis_key, value, now_ms, ends_ms)]
         if value.idle_ms and now_ms + value.idle_ms > ends_ms:
             # In its last idle period GETEX slid it past its absolute timeout:
             # back to the timeout, with the request's write (or after it).
@@ -231,19 +256,6 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         self._client_changed = False
         return session
 
-    def _correct_ttl(self, redis_key, value, now_ms, ends_ms):
-        """Give a session with an expiry of its own the TTL that GETEX replaced (a round trip)."""
-        if value.idle_ms:
-            command = ("PEXPIRE", redis_key, min(value.idle_ms, ends_ms - now_ms))
-        else:
-            command = ("PEXPIREAT", redis_key, ends_ms)
-        with store_errors():
-            scripts.execute(get_client(), [scripts.Command(command)])
-
-    def _discard(self, redis_key):
-        with store_errors():
-            get_client().delete(redis_key)
-
     def _forget_key(self):
         self._session_key = None
         self._loaded = None
@@ -254,8 +266,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         calls = [scripts.Command(("DEL", session_redis_key(name)))]
         if user_id:
             calls.append(index.remove_call(user_id, [name]))
-        with store_errors():
-            scripts.execute(get_client(), calls)
+        yield calls
         events.log_event(
             events.ENDED,
             reason=events.ENDED_EXPIRED,
@@ -267,20 +278,32 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         return self.serializer().loads(data)
 
     def exists(self, session_key):
+        return protocol.run(self._exists(session_key))
+
+    async def aexists(self, session_key):
+        return await protocol.arun(self._exists(session_key))
+
+    def _exists(self, session_key):
         if not is_valid_session_id(session_key):
             return False
         if self._move is not None and session_key == self._move.old_key:
             return False
-        with store_errors():
-            return bool(get_client().exists(session_redis_key(session_name(session_key))))
+        [found] = yield [scripts.Command(("EXISTS", session_redis_key(session_name(session_key))))]
+        return bool(found)
 
     # -- Writing ------------------------------------------------------------------
 
     def create(self):
+        protocol.run(self._create())
+
+    async def acreate(self):
+        await protocol.arun(self._create())
+
+    def _create(self):
         for _ in range(10):
             self._session_key = self._get_new_session_key()
             try:
-                self._save_create()
+                yield from self._save_create()
             except CreateError:
                 continue
             self.modified = True
@@ -292,16 +315,25 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         )
 
     def save(self, must_create=False):
+        if self.saved_ahead:
+            self.saved_ahead = False
+            return
+        protocol.run(self._save(must_create))
+
+    async def asave(self, must_create=False):
+        await protocol.arun(self._save(must_create))
+
+    def _save(self, must_create=False):
         if self._move is not None:
-            return self._save_move()
+            return (yield from self._save_move())
         if not must_create:
             # Load first, so that a key the store no longer holds is replaced.
-            self._get_session()
+            yield from self._session_data()
         if not is_valid_session_id(self.session_key):
-            return self.create()
+            return (yield from self._create())
         if must_create:
-            return self._save_create()
-        self._save_update()
+            return (yield from self._save_create())
+        yield from self._save_update()
 
     def _value(self, session, *, previous=""):
         """Return codec.Value for ``session`` as it would be written now (times aside)."""
@@ -334,22 +366,20 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         write; an entry whose session was not written goes again at once. A
         session past the per-user cap ends the user's oldest.
         """
-        with store_errors():
-            client = get_client()
-            calls = [write]
-            if filed_under is not None:
-                calls += index.add_calls(filed_under, name, clock.now_ms(client))
-            results = scripts.execute(client, calls + self._take_pending_calls())
-            reply = results[0]
-            if filed_under is None:
-                return reply
-            if not written(reply):
-                # Nothing was written under this name (and a retry draws another).
-                scripts.execute(client, [index.remove_call(filed_under, [name])])
-            else:
-                limit = conf.max_sessions_per_user()
-                if limit and index.entries_filed(results[1 : len(calls)]) > limit:
-                    self._end_evicted(client, filed_under, name, limit)
+        calls = [write]
+        if filed_under is not None:
+            calls += index.add_calls(filed_under, name, (yield protocol.NOW))
+        results = yield calls + self._take_pending_calls()
+        reply = results[0]
+        if filed_under is None:
+            return reply
+        if not written(reply):
+            # Nothing was written under this name (and a retry draws another).
+            yield [index.remove_call(filed_under, [name])]
+        else:
+            limit = conf.max_sessions_per_user()
+            if limit and index.entries_filed(results[1 : len(calls)]) > limit:
+                yield from self._end_evicted(filed_under, name, limit)
         return reply
 
     def _save_create(self):
@@ -357,16 +387,15 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         session = self._get_session(no_load=True)
         value = self._value(session)
         name = session_name(self.session_key)
-        with store_errors():
-            # Redis's clock stamps the session: its login, absolute deadline and issue.
-            now_ms = clock.now_ms(get_client())
+        # Redis's clock stamps the session: its login, absolute deadline and issue.
+        now_ms = yield protocol.NOW
         limit_ms = conf.absolute_age_ms()
         value.created_ms, value.deadline_ms, value.issued_ms = now_ms, now_ms + limit_ms, now_ms
         head, tail = codec.encode(name, value)
         ttl_ms = max(min(self._ttl_ms(), limit_ms), 1)
         write = scripts.Command(("SET", session_redis_key(name), head + codec.encode_times(value) + tail, "NX", "PX", ttl_ms))
         user_id = value.user_id or None
-        if self._run_write(write, filed_under=user_id, name=name, written=_set) is None:
+        if (yield from self._run_write(write, filed_under=user_id, name=name, written=_set)) is None:
             raise CreateError
         if user_id is not None:
             events.log_event(events.CREATED, user_id=user_id, session=session_handle(name))
@@ -377,7 +406,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
 
     def _save_update(self):
         """Write the session if it changed, merging with whatever was written meanwhile."""
-        session = self._get_session()
+        session = yield from self._session_data()
         loaded = self._loaded
         value = self._value(session, previous=self._previous_name or "")
         if loaded is not None and value.data == loaded.data and not self._client_changed:
@@ -388,11 +417,11 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             write = self._write_call(name, value, loaded)
             # The index changes only with the owner.
             refile = value.user_id and value.user_id != (self._stored_user_id or "")
-            reply = self._run_write(write, filed_under=value.user_id if refile else None, name=name)
+            reply = yield from self._run_write(write, filed_under=value.user_id if refile else None, name=name)
             if reply[0] == 1:
                 # Its owner before: what Redis held, or (at the version loaded) the one loaded.
                 previous_owner = reply[1].decode() if len(reply) > 1 else loaded.user_id
-                self._unfile_stale_owners(name, previous_owner or None, value.user_id or None)
+                yield from self._unfile_stale_owners(name, previous_owner or None, value.user_id or None)
                 self._written(value)
                 return
             if reply[0] == -2:
@@ -403,7 +432,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
                     break
                 self._session_key = successor
                 self.modified = True
-                current = self._fetch(successor)
+                current = yield from self._fetch(successor)
                 if not isinstance(current, codec.Value):
                     break
             elif reply[0] == -3:
@@ -470,8 +499,7 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         stale = {previous_owner, self._stored_user_id} - {None, user_id}
         if stale:
             # The session is no longer theirs: their index may drop it now.
-            with store_errors():
-                scripts.execute(get_client(), [index.remove_call(owner, [name]) for owner in stale])
+            yield [index.remove_call(owner, [name]) for owner in stale]
 
     def _written(self, value):
         previous = self._loaded
@@ -484,9 +512,9 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         self._client_changed = False
 
     @staticmethod
-    def _end_evicted(client, user_id, name, limit):
+    def _end_evicted(user_id, name, limit):
         """End the oldest live sessions of a user that a login pushed past ``limit``."""
-        for evicted in index.evict_oldest(client, user_id, limit=limit, keep=name):
+        for evicted in (yield from index.evict_oldest(user_id, limit=limit, keep=name)):
             events.log_event(
                 events.ENDED,
                 reason=events.ENDED_BY_SESSION_CAP,
@@ -495,6 +523,12 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
             )
 
     def delete(self, session_key=None):
+        protocol.run(self._delete(session_key))
+
+    async def adelete(self, session_key=None):
+        await protocol.arun(self._delete(session_key))
+
+    def _delete(self, session_key):
         own = session_key is None or session_key == self.session_key
         if session_key is None:
             session_key = self.session_key
@@ -513,28 +547,33 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         calls = [scripts.Command(("GETDEL", keys[0]))]
         if len(keys) > 1:
             calls.append(scripts.Command(("DEL", *keys[1:])))
-        with store_errors():
-            client = get_client()
-            owner = self._stored_user_id if own else None
-            # The index entry stays until a reader of the index, or
-            # clearsessions, finds the session gone (index module docstring):
-            # a logout is one plain command, and on a cluster, where the two
-            # live on different nodes, a failed delete never leaves a live
-            # session that no "end sessions" path can find.
-            current = scripts.execute(client, calls + self._take_pending_calls())[0]
-            if current is None:
-                # Gone already: ended, or moved without a grace period, which leaves a record.
-                [recorded] = scripts.execute(client, [scripts.Command(("GET", moved_record_key(name)))])
-                moved = recorded.decode() if recorded else None
-            else:
-                stub = codec.decode_stub(current)
-                moved = stub.moved_to if stub else None
-            if moved:
-                index.end_moved(client, owner or "", [moved])
+        owner = self._stored_user_id if own else None
+        # The index entry stays until a reader of the index, or
+        # clearsessions, finds the session gone (index module docstring):
+        # a logout is one plain command, and on a cluster, where the two
+        # live on different nodes, a failed delete never leaves a live
+        # session that no "end sessions" path can find.
+        current = (yield calls + self._take_pending_calls())[0]
+        if current is None:
+            # Gone already: ended, or moved without a grace period, which leaves a record.
+            [recorded] = yield [scripts.Command(("GET", moved_record_key(name)))]
+            moved = recorded.decode() if recorded else None
+        else:
+            stub = codec.decode_stub(current)
+            moved = stub.moved_to if stub else None
+        if moved:
+            yield from index.end_moved(owner or "", [moved])
         if own:
             self._loaded = None
             self._stored_user_id = None
             self._previous_name = None
+
+
+def _ttl_correction(redis_key, value, now_ms, ends_ms):
+    """Return the command that gives a session with an expiry of its own the TTL that GETEX replaced."""
+    if value.idle_ms:
+        return scripts.Command(("PEXPIRE", redis_key, min(value.idle_ms, ends_ms - now_ms)))
+    return scripts.Command(("PEXPIREAT", redis_key, ends_ms))
 
 
 def _idle_ms(session, expiry_age):

@@ -42,13 +42,38 @@ def forget(client):
 
 def now_ms(client):
     """Return Redis's time in epoch ms, from the last fresh reading or from TIME."""
-    now = time.monotonic()
-    reading = getattr(client, ATTRIBUTE, None)
-    if reading is None or not 0 <= now - reading[1] <= FRESH_SECONDS:
+    reading = _fresh_reading(client)
+    if reading is None:
         sent_at = time.monotonic()
-        seconds, micros = client.time()
-        received_at = now = time.monotonic()
-        reading = (int(seconds) * 1000 + int(micros) / 1000, (sent_at + received_at) / 2)
-        setattr(client, ATTRIBUTE, reading)
+        reading = _take(client, client.time(), sent_at)
+    return _reckon(reading)
+
+
+async def anow_ms(client):
+    """Return Redis's time in epoch ms as now_ms() does, for an asyncio client."""
+    reading = _fresh_reading(client)
+    if reading is None:
+        sent_at = time.monotonic()
+        reading = _take(client, await client.time(), sent_at)
+    return _reckon(reading)
+
+
+def _fresh_reading(client):
+    reading = getattr(client, ATTRIBUTE, None)
+    if reading is not None and 0 <= time.monotonic() - reading[1] <= FRESH_SECONDS:
+        return reading
+    return None
+
+
+def _take(client, reply, sent_at):
+    """Keep on ``client`` the reading of TIME's ``reply``, asked at ``sent_at``; return it."""
+    received_at = time.monotonic()
+    seconds, micros = reply
+    reading = (int(seconds) * 1000 + int(micros) / 1000, (sent_at + received_at) / 2)
+    setattr(client, ATTRIBUTE, reading)
+    return reading
+
+
+def _reckon(reading):
     redis_ms, taken_at = reading
-    return int(redis_ms + (now - taken_at) * 1000)
+    return int(redis_ms + (time.monotonic() - taken_at) * 1000)

@@ -11,9 +11,13 @@ import threading
 from typing import ClassVar
 
 from django_redis.client import DefaultClient
+import redis.asyncio.cluster
+import redis.asyncio.retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.policies import (
+    AsyncBasePolicyResolver,
+    AsyncStaticPolicyResolver,
     BasePolicyResolver,
     CommandPolicies,
     RequestPolicy,
@@ -48,6 +52,26 @@ class ScriptPolicies(BasePolicyResolver):
 
     def with_fallback(self, fallback):
         return ScriptPolicies(fallback)
+
+
+class AsyncScriptPolicies(AsyncBasePolicyResolver):
+    """ScriptPolicies for redis.asyncio's cluster client."""
+
+    def __init__(self, fallback=None):
+        super().__init__({"core": {"eval": _KEYED, "evalsha": _KEYED}}, fallback)
+
+    def with_fallback(self, fallback):
+        return AsyncScriptPolicies(fallback)
+
+
+def async_cluster(nodes, kwargs):
+    """Return a redis.asyncio cluster client for the startup ``nodes`` [(host, port)], as ClusterClient makes one."""
+    return redis.asyncio.cluster.RedisCluster(
+        startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes],
+        retry=redis.asyncio.retry.Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), RETRIES),
+        policy_resolver=AsyncScriptPolicies(AsyncStaticPolicyResolver()),
+        **kwargs,
+    )
 
 
 class _RedisCluster(RedisCluster):

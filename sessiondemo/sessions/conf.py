@@ -104,6 +104,11 @@ def too_many_response():
     return _callable("SESSION_REDIS_TOO_MANY_RESPONSE", "middleware.plain_too_many")
 
 
+def native_async():
+    """Return SESSION_REDIS_NATIVE_ASYNC: whether async callers get redis.asyncio (else a thread)."""
+    return _setting("SESSION_REDIS_NATIVE_ASYNC", True)
+
+
 def serializer():
     """Return the SESSION_SERIALIZER class."""
     try:

@@ -1,5 +1,6 @@
 """The raw Redis client behind the session engine, and how its failures surface."""
 
+import asyncio
 import functools
 import os
 import threading
@@ -10,7 +11,12 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.connection
+import redis.asyncio.sentinel
 from redis.cluster import RedisCluster
+from redis.sentinel import SentinelConnectionPool
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
@@ -43,6 +49,8 @@ def get_client():
 def _forget_clients(*, setting, **kwargs):
     if setting in {"CACHES", "SESSION_CACHE_ALIAS"}:
         _clients.clear()
+        # Each is still closed with its loop.
+        _async_clients.clear()
 
 
 def _raw_client(alias):
@@ -56,6 +64,137 @@ def _raw_client(alias):
         )
         raise ImproperlyConfigured(error_message) from None
     return get_raw_client(write=True)
+
+
+# -- The asyncio client: one per event loop ------------------------------------------
+
+# Event loop -> {alias: its redis.asyncio client}. A client's connections
+# belong to the loop that opened them; the loop's close() closes them first.
+_async_clients = weakref.WeakKeyDictionary()
+
+# What a sync connection's settings may pass on to an asyncio one: where,
+# who, TLS and timeouts; not redis-py's sync objects (retry, parser, pool).
+_PORTABLE = {
+    "host", "port", "path", "db", "username", "password", "credential_provider", "client_name",
+    "socket_timeout", "socket_connect_timeout", "socket_keepalive", "socket_keepalive_options",
+    "health_check_interval", "protocol", "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs",
+    "ssl_ca_certs", "ssl_ca_data", "ssl_check_hostname", "ssl_min_version", "ssl_ciphers",
+}  # fmt: skip
+
+
+def get_async_client():
+    """Return the redis.asyncio client of the running event loop, made as get_client()'s is."""
+    loop = asyncio.get_running_loop()
+    alias = settings.SESSION_CACHE_ALIAS
+    clients = _async_clients.get(loop)
+    if clients is None:
+        clients = _async_clients[loop] = {}
+        _close_with(loop, clients)
+    client = clients.get(alias)
+    if client is None:
+        client = clients[alias] = _async_twin(get_client())
+    return client
+
+
+def _async_twin(client):
+    """Return a redis.asyncio client for the server(s) that the sync ``client`` talks to."""
+    if is_cluster(client):
+        from .cluster import async_cluster  # noqa: PLC0415 (only a cluster needs it)
+
+        nodes = [(node.host, node.port) for node in client.get_nodes()]
+        kwargs = client.get_connection_kwargs()
+        tls = "SSL" in getattr(kwargs.get("connection_class"), "__name__", "")
+        return async_cluster(nodes, {**_portable(kwargs), **({"ssl": True} if tls else {})})
+    pool = client.connection_pool
+    kwargs = _portable(pool.connection_kwargs)
+    if isinstance(pool, SentinelConnectionPool):
+        manager = pool.sentinel_manager
+        sentinels = [
+            (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+            for s in manager.sentinels
+        ]
+        twin = redis.asyncio.sentinel.Sentinel(
+            sentinels,
+            min_other_sentinels=manager.min_other_sentinels,
+            sentinel_kwargs=_portable(manager.sentinel_kwargs),
+        )
+        # SentinelManagedSSLConnection when the primary speaks TLS.
+        ssl = "SSL" in pool.connection_class.__name__
+        return twin.master_for(pool.service_name, ssl=ssl, **kwargs)
+    return redis.asyncio.Redis(
+        connection_pool=redis.asyncio.ConnectionPool(connection_class=_async_class(pool.connection_class), **kwargs)
+    )
+
+
+def _async_class(connection_class):
+    """Return the redis.asyncio connection class that does what the sync ``connection_class`` does."""
+    # A class of one's own may name its twin (the tests' counting connection does).
+    twin = getattr(connection_class, "asyncio_class", None)
+    if twin is not None:
+        return twin
+    for base in connection_class.__mro__:
+        if base.__name__ in {"SSLConnection", "UnixDomainSocketConnection", "Connection"}:
+            return getattr(redis.asyncio.connection, base.__name__)
+    raise ImproperlyConfigured(f"No asyncio counterpart of the Redis connection class {connection_class!r}.")
+
+
+def _portable(kwargs):
+    return {name: value for name, value in (kwargs or {}).items() if name in _PORTABLE}
+
+
+def _close_with(loop, clients):
+    """Make ``loop``'s close() close ``clients`` first, while the loop can still run it."""
+    close = loop.close
+
+    def close_clients_then_loop():
+        if clients and not loop.is_running() and not loop.is_closed():
+            # Forgotten first: closing runs the loop, which may ask for a client again.
+            closing, _ = list(clients.values()), clients.clear()
+            loop.run_until_complete(_aclose_all(closing))
+        close()
+
+    # Hazard: asyncio has no hook for a loop's end; an instance attribute is
+    # the one way in. A loop that takes none (uvloop's) lives as long as its
+    # process, whose exit closes its sockets.
+    try:
+        loop.close = close_clients_then_loop
+    except AttributeError:
+        pass
+
+
+async def _aclose_all(clients):
+    for client in clients:
+        await client.aclose()
+        manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
+
+
+async def arun_packed(client, commands):
+    """Run ``commands`` as run_packed() does, on an asyncio client."""
+    return await arun_packet(client, _packet(commands), len(commands))
+
+
+async def arun_packet(client, packet, count):
+    """Send ``packet`` as run_packet() does, on an asyncio client."""
+    pool = client.connection_pool
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command([packet])
+        return [await _aread_reply(connection) for _ in range(count)]
+    except BaseException:
+        # Replies may be left unread on it (a timeout, a cancelled task).
+        await connection.disconnect()
+        raise
+    finally:
+        await pool.release(connection)
+
+
+async def _aread_reply(connection):
+    try:
+        return await connection.read_response()
+    except ResponseError as error:
+        return error
 
 
 def run_packed(client, commands):
@@ -209,7 +348,7 @@ def is_cluster(client):
 def _is_cluster_class(cls):
     # Once per class: redis-py's clients derive from typing Protocols, which
     # make every isinstance() against them walk the class's attributes.
-    return issubclass(cls, RedisCluster)
+    return issubclass(cls, (RedisCluster, redis.asyncio.cluster.RedisCluster))
 
 
 # What a store that cannot answer raises: a server that is down or silent, or

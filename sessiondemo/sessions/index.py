@@ -29,7 +29,7 @@ index finds it.
 import dataclasses
 from datetime import UTC, datetime
 
-from . import clock, codec, conf, scripts
+from . import clock, codec, conf, protocol, scripts
 from .connection import is_cluster
 from .keys import (
     NAME_LENGTH,
@@ -108,14 +108,15 @@ def _field(user_id, name):
     return f"{user_id}|{name}"
 
 
-def _read(client, user_id):
+def _read(user_id):
     """
     Return Redis's time and ``user_id``'s entries [(name, filing time)], oldest first.
 
     Entries past the horizon name no live session: they are dropped, not returned.
+    (An operation of the session protocol, as are the functions that call it.)
     """
-    now = clock.now_ms(client)
-    [fields] = scripts.execute(client, [scripts.Command(("HGETALL", user_index_key(user_id)))])
+    now = yield protocol.NOW
+    [fields] = yield [scripts.Command(("HGETALL", user_index_key(user_id)))]
     user_id = str(user_id)
     # By filing time; within a millisecond, in the order filed (a compact
     # hash keeps its fields in the order they were added).
@@ -126,7 +127,7 @@ def _read(client, user_id):
     cut = now - horizon_ms()
     stale = [(name, filed) for name, filed in entries if filed < cut]
     if stale:
-        scripts.execute(client, [_prune_call_for(user_id, stale)])
+        yield [_prune_call_for(user_id, stale)]
     return now, [(name, filed) for name, filed in entries if filed >= cut]
 
 
@@ -145,12 +146,12 @@ class _Found:
     ttl_ms: int
 
 
-def _infos(client, names):
+def _infos(names):
     """Return what each of ``names``' keys holds (_Found), in one round trip."""
     calls = []
     for name in names:
         calls += [scripts.Command(("GET", session_redis_key(name))), scripts.Command(("PTTL", session_redis_key(name)))]
-    replies = scripts.execute(client, calls) if calls else []
+    replies = (yield calls) if calls else []
     found = []
     for raw, ttl in zip(replies[::2], replies[1::2]):
         kind, owner, _ = codec.header(raw) if raw else (None, "", 0)
@@ -178,12 +179,12 @@ def _prune_call(user_id, now, entries, infos):
     return _prune_call_for(user_id, doomed) if doomed else None
 
 
-def sessions_of(client, user_id):
+def sessions_of(user_id):
     """Return ``user_id``'s live sessions in two round trips, and a third to prune ended ones."""
-    now, entries = _read(client, user_id)
+    now, entries = yield from _read(user_id)
     if not entries:
         return []
-    infos = _infos(client, [name for name, _ in entries])
+    infos = yield from _infos([name for name, _ in entries])
     sessions = []
     for (name, _), info in zip(entries, infos):
         if not _belongs(info, user_id):
@@ -204,7 +205,7 @@ def sessions_of(client, user_id):
         )
     prune = _prune_call(user_id, now, entries, infos)
     if prune is not None:
-        scripts.execute(client, [prune])
+        yield [prune]
     return sessions
 
 
@@ -223,20 +224,21 @@ def _timestamp(ms):
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
-def find_name(client, user_id, handle):
+def find_name(user_id, handle):
     """Return the name of ``user_id``'s session whose handle is ``handle``, or None."""
-    for name in user_names(client, user_id):
+    for name in (yield from user_names(user_id)):
         if session_handle(name) == handle:
             return name
     return None
 
 
-def user_names(client, user_id):
+def user_names(user_id):
     """Return every name in ``user_id``'s index: live sessions and entries not yet pruned."""
-    return [name for name, _ in _read(client, user_id)[1]]
+    _, entries = yield from _read(user_id)
+    return [name for name, _ in entries]
 
 
-def end_sessions(client, user_id, names):
+def end_sessions(user_id, names):
     """
     Delete those of ``names`` that are ``user_id``'s, and every id that leads to them; return the sessions ended.
 
@@ -244,17 +246,17 @@ def end_sessions(client, user_id, names):
     """
     if not names:
         return []
-    ended = _delete_owned(client, str(user_id), names)
-    scripts.execute(client, [remove_call(user_id, names)])
+    ended = yield from _delete_owned(str(user_id), names)
+    yield [remove_call(user_id, names)]
     return ended
 
 
-def end_moved(client, user_id, names):
+def end_moved(user_id, names):
     """End the sessions ``names`` that ids just deleted had moved to (``user_id`` "": anyone's)."""
-    return _delete_owned(client, str(user_id), names)
+    return (yield from _delete_owned(str(user_id), names))
 
 
-def _delete_owned(client, owner, names):
+def _delete_owned(owner, names):
     """
     Delete ``names`` if ``owner``'s (DELETE_OWNED), then the ids they replaced and the sessions they moved to.
 
@@ -272,7 +274,7 @@ def _delete_owned(client, owner, names):
             )
             for name in names
         ]
-        results = scripts.execute(client, calls)
+        results = yield calls
         ended += [name for name, result in zip(names, results) if result[0] == 1 and result[2] == 1]
         # Then the ids those replaced, and the sessions they moved to.
         names = [
@@ -284,17 +286,17 @@ def _delete_owned(client, owner, names):
     return ended
 
 
-def evict_oldest(client, user_id, *, limit, keep):
+def evict_oldest(user_id, *, limit, keep):
     """End ``user_id``'s oldest live sessions beyond ``limit``, never ``keep``; return them."""
-    now, entries = _read(client, user_id)  # oldest first
-    infos = _infos(client, [name for name, _ in entries])
+    now, entries = yield from _read(user_id)  # oldest first
+    infos = yield from _infos([name for name, _ in entries])
     live = [name for (name, _), info in zip(entries, infos) if _belongs(info, user_id)]
     excess = len(live) - limit
     victims = [name for name in live if name != keep][: max(excess, 0)]
     prune = _prune_call(user_id, now, entries, infos)
     if prune is not None:
-        scripts.execute(client, [prune])
-    return end_sessions(client, user_id, victims)
+        yield [prune]
+    return (yield from end_sessions(user_id, victims))
 
 
 def end_everything(client, batch_size=SCAN_BATCH, on_ended=None):

@@ -13,15 +13,16 @@ import re
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import (
     SessionMiddleware as DjangoSessionMiddleware,
 )
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-from . import conf, scripts
+from . import conf, protocol, scripts
 from .backend import SessionStore as RedisSessionStore
-from .connection import get_client, store_errors
 from .exceptions import SessionStoreUnavailable
 from .keys import is_well_formed
 
@@ -120,14 +121,11 @@ class TooManyUnknownIds(Exception):
 
 
 def count_unknown_id(request):
-    """Count a session id this server never issued; raise TooManyUnknownIds past the limit."""
+    """Count a session id this server never issued; raise TooManyUnknownIds past the limit (an operation)."""
     client = conf.client_address()(request)
     limit = conf.unknown_ids_per_minute()
     key = f"{conf.key_prefix()}t:unknown-ids:{client}"
-    with store_errors():
-        [(count, ttl)] = scripts.execute(
-            get_client(), [scripts.Eval(COUNT_UNKNOWN_ID, [key], [UNKNOWN_IDS_WINDOW, limit])]
-        )
+    [(count, ttl)] = yield [scripts.Eval(COUNT_UNKNOWN_ID, [key], [UNKNOWN_IDS_WINDOW, limit])]
     if count == limit:
         security_logger.warning(
             "Unknown session ids from one client: ip=%s count=%d in 60 s; answering 429.",
@@ -149,6 +147,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     moves to a new id; and a response that read or wrote the session is never
     stored by a cache. With one of Django's engines as SESSION_ENGINE, the
     cookie goes to it as it is and no id is counted.
+
+    Under ASGI it reads and writes the session on the event loop's Redis
+    client (protocol.py), never in a thread, unless SESSION_REDIS_NATIVE_ASYNC
+    is False or the engine is not this one.
     """
 
     def __init__(self, get_response):
@@ -173,14 +175,39 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return too_many(request, exception.retry_after)
         return None
 
+    async def __acall__(self, request):
+        if not self.ours or not conf.native_async():
+            return await super().__acall__(request)
+        # process_request() only makes the store: no I/O, no thread needed.
+        self.process_request(request)
+        response = await self.get_response(request)
+        return await protocol.arun(self._respond(request, response))
+
     def process_response(self, request, response):
+        if not self.ours:
+            return super().process_response(request, response)
+        return protocol.run(self._respond(request, response))
+
+    def _respond(self, request, response):
+        """Finish ``response`` as process_response() does: an operation of the session protocol."""
         session = getattr(request, "session", None)
         try:
             if session is not None and response.status_code < 500 and self.renewal_due(session):
                 session.renew()
+            if session is not None and self.must_save(session, response):
+                # Saved here, on this request's transport; Django's
+                # process_response() then finds nothing left to write.
+                try:
+                    yield from session._save()
+                except UpdateError:
+                    raise SessionInterrupted(
+                        "The request's session was deleted before the request completed. "
+                        "The user may have logged out in a concurrent request, for example."
+                    ) from None
+                session.saved_ahead = True
             response = super().process_response(request, response)
-            if session is not None and hasattr(session, "run_pending_calls"):
-                session.run_pending_calls()
+            if session is not None:
+                yield from session._run_pending_calls()
         except SessionStoreUnavailable as e:
             # A save that did not reach Redis must not look like a success
             # (a login whose session was never stored, say).
@@ -209,6 +236,13 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 session.handle,
                 log_text(conf.client_address()(request)),
             )
+
+    @staticmethod
+    def must_save(session, response):
+        """Return True if Django's process_response() would save ``session`` with ``response``."""
+        if response.status_code >= 500 or session.is_empty():
+            return False
+        return session.modified or settings.SESSION_SAVE_EVERY_REQUEST
 
     @staticmethod
     def renewal_due(session):

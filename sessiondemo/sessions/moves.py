@@ -13,7 +13,6 @@ again, so no write is lost. A renewed id lives out a grace period as a stub
 that leads to the new one (keys.seal_successor()).
 """
 
-from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import UpdateError
 
 from . import codec, conf, events, scripts
@@ -60,7 +59,9 @@ class SessionMovesMixin:
         self._move_to_new_key(grace=0, continued=None)
 
     async def acycle_key(self):
-        return await sync_to_async(self.cycle_key)()
+        # Loaded first, on the asyncio client: the move itself is the next save's.
+        await self._aget_session()
+        self.cycle_key()
 
     def cycle_key_unless_new(self):
         """Give the session a new id unless it already got one in this request."""
@@ -78,6 +79,11 @@ class SessionMovesMixin:
     def renew(self):
         """Move the session to a new id; the old one keeps working for a short grace period."""
         self._move_to_new_key(grace=conf.renewal_grace(), continued=True)
+
+    async def arenew(self):
+        """Move the session to a new id as renew() does, loading it on the asyncio client."""
+        await self._aget_session()
+        self.renew()
 
     def _move_to_new_key(self, *, grace, continued):
         data = self._session
@@ -106,7 +112,7 @@ class SessionMovesMixin:
         move = self._move
         changes = self._changes(self._session)
         for _ in range(MAX_ATTEMPTS):
-            outcome, reply = self._try_move(move)
+            outcome, reply = yield from self._try_move(move)
             if outcome == 1:
                 self._move = None
                 return
@@ -123,15 +129,15 @@ class SessionMovesMixin:
                     # Another request renewed it first: take its new id, and save there.
                     self._move = None
                     self._session_key = successor
-                    current = self._fetch(successor)
+                    current = yield from self._fetch(successor)
                     if not isinstance(current, codec.Value):
                         break
                     self._merged(current, changes)
-                    return self._save_update()
+                    return (yield from self._save_update())
                 # A move that must leave every earlier id behind starts from the newest.
                 move.old_key = successor
                 self._session_key = successor_id(successor)
-                reply = self._fetch(successor)
+                reply = yield from self._fetch(successor)
                 if not isinstance(reply, codec.Value):
                     break
             elif outcome == -3:
@@ -172,7 +178,7 @@ class SessionMovesMixin:
             args,
         )
         user_id = value.user_id or None
-        reply = self._run_write(write, filed_under=user_id, name=new_name)
+        reply = yield from self._run_write(write, filed_under=user_id, name=new_name)
         outcome = reply[0]
         if outcome == 1:
             # The old id keeps its index entry until a reader finds it gone:

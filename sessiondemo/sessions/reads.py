@@ -12,7 +12,7 @@ pipeline object; on a cluster both go to the key's node in a pipeline.
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .connection import is_cluster, run_packet
+from .connection import arun_packet, is_cluster, run_packet
 
 
 def read(client, key, idle_ms):
@@ -33,6 +33,25 @@ def read(client, key, idle_ms):
     return value, expires_at - idle_ms
 
 
+async def aread(client, key, idle_ms):
+    """Return what read() returns, on an asyncio client."""
+    if is_cluster(client):
+        pipe = client.pipeline()
+        pipe.execute_command("GETEX", key, "PX", idle_ms)
+        pipe.execute_command("PEXPIRETIME", key)
+        value, expires_at = await pipe.execute()
+    else:
+        packet = _packet(key.encode(), str(idle_ms).encode())
+        try:
+            replies = await arun_packet(client, packet, 2)
+        except (RedisConnectionError, RedisTimeoutError):
+            replies = await arun_packet(client, packet, 2)
+        value, expires_at = _raised(replies)
+    if value is None:
+        return None, None
+    return value, expires_at - idle_ms
+
+
 def _packet(key, idle_ms):
     # The two commands in Redis's protocol, written out: what redis-py would
     # send, at a tenth of the cost of having it assemble them.
@@ -48,6 +67,11 @@ def _read_packed(client, packet):
         # A pooled connection may have gone stale (a restart, a failover):
         # a read may be sent again, once, on a fresh one.
         replies = run_packet(client, packet, 2)
+    return _raised(replies)
+
+
+def _raised(replies):
+    """Return ``replies``, raising the first that is an error."""
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from redis.exceptions import NoScriptError
 
-from .connection import is_cluster, run_packed, run_packed_batches
+from .connection import arun_packed, is_cluster, run_packed, run_packed_batches
 
 # Redis's clock, in epoch milliseconds: every time the engine stores or
 # judges (login, the absolute timeout) is Redis's, so that app servers whose
@@ -317,6 +317,25 @@ def execute(client, calls):
     return _checked(client, calls, results)
 
 
+async def aexecute(client, calls):
+    """Run ``calls`` as execute() does, on an asyncio client."""
+    results = await _arun(client, calls)
+    missing = _missing(results)
+    if missing:
+        replies = await _arun(client, [calls[i] for i in missing], cached=False)
+        _fill(results, missing, replies)
+    return _raised(results)
+
+
+async def _arun(client, calls, *, cached=True):
+    if is_cluster(client):
+        pipe = client.pipeline()
+        for call in calls:
+            pipe.execute_command(*_command(call, cached=cached))
+        return await pipe.execute(raise_on_error=False)
+    return await arun_packed(client, [_command(call, cached=cached) for call in calls])
+
+
 def execute_batches(client, batches):
     """
     Run each list of calls in ``batches`` as execute() does; yield each one's results.
@@ -341,7 +360,7 @@ def execute_batches(client, batches):
 
 def _checked(client, calls, results):
     """Run again with EVAL the calls that got NOSCRIPT; raise the first error; return the results."""
-    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    missing = _missing(results)
     if missing:
         # Commands that got NOSCRIPT did not run, so running them again is safe.
         again = [calls[i] for i in missing]
@@ -349,8 +368,21 @@ def _checked(client, calls, results):
             replies = _run_pipelined(client, again, cached=False)
         else:
             replies = run_packed(client, [_command(call, cached=False) for call in again])
-        for i, result in zip(missing, replies):
-            results[i] = result
+        _fill(results, missing, replies)
+    return _raised(results)
+
+
+def _missing(results):
+    """Return the indexes of the results that are NOSCRIPT."""
+    return [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+
+
+def _fill(results, indexes, replies):
+    for i, reply in zip(indexes, replies):
+        results[i] = reply
+
+
+def _raised(results):
     for result in results:
         if isinstance(result, Exception):
             raise result

@@ -2,7 +2,7 @@
 
 import logging
 
-from . import events, index
+from . import events, index, protocol
 from .connection import get_client, store_errors
 from .keys import is_valid_session_id, session_handle, session_name
 
@@ -13,36 +13,61 @@ class UserSessionsMixin:
     @classmethod
     def user_sessions(cls, user_id):
         """Return the live sessions of ``user_id`` (index.SessionInfo, no ids) in two round trips."""
-        with store_errors():
-            return index.sessions_of(get_client(), user_id)
+        return protocol.run(index.sessions_of(user_id))
+
+    @classmethod
+    async def auser_sessions(cls, user_id):
+        """Return what user_sessions() returns, on the asyncio client."""
+        return await protocol.arun(index.sessions_of(user_id))
 
     @classmethod
     def end_user_session(cls, user_id, handle, *, reason=events.ENDED_BY_USER):
         """End the session of ``user_id`` whose handle is ``handle``; return whether one ended."""
-        with store_errors():
-            client = get_client()
-            name = index.find_name(client, user_id, handle)
-            ended = index.end_sessions(client, user_id, [name]) if name else []
+        return protocol.run(cls._end_user_session(user_id, handle, reason))
+
+    @classmethod
+    async def aend_user_session(cls, user_id, handle, *, reason=events.ENDED_BY_USER):
+        """End the session of ``user_id`` whose handle is ``handle``, on the asyncio client."""
+        return await protocol.arun(cls._end_user_session(user_id, handle, reason))
+
+    @classmethod
+    def _end_user_session(cls, user_id, handle, reason):
+        name = yield from index.find_name(user_id, handle)
+        ended = (yield from index.end_sessions(user_id, [name])) if name else []
         cls._log_ended(user_id, ended, reason)
         return bool(ended)
 
     @classmethod
     def end_user_sessions(cls, user_id, *, keep=(), reason=events.ENDED_BY_USER):
         """End every session of ``user_id`` but those keyed ``keep`` (a key or keys); return how many."""
+        return protocol.run(cls._end_user_sessions(user_id, keep, reason))
+
+    @classmethod
+    async def aend_user_sessions(cls, user_id, *, keep=(), reason=events.ENDED_BY_USER):
+        """End every session of ``user_id`` but those keyed ``keep``, on the asyncio client."""
+        return await protocol.arun(cls._end_user_sessions(user_id, keep, reason))
+
+    @classmethod
+    def _end_user_sessions(cls, user_id, keep, reason):
         keep = (keep,) if isinstance(keep, str) else keep
         kept = {session_name(key) for key in keep if is_valid_session_id(key)}
-        with store_errors():
-            client = get_client()
-            names = [name for name in index.user_names(client, user_id) if name not in kept]
-            ended = index.end_sessions(client, user_id, names)
+        names = [name for name in (yield from index.user_names(user_id)) if name not in kept]
+        ended = yield from index.end_sessions(user_id, names)
         cls._log_ended(user_id, ended, reason)
         return len(ended)
 
     def end_other_sessions(self, user_id, *, reason=events.ENDED_BY_USER):
         """End every session of ``user_id`` but this one; return how many."""
+        return self.end_user_sessions(user_id, keep=self._kept(), reason=reason)
+
+    async def aend_other_sessions(self, user_id, *, reason=events.ENDED_BY_USER):
+        """End every session of ``user_id`` but this one, on the asyncio client."""
+        return await self.aend_user_sessions(user_id, keep=self._kept(), reason=reason)
+
+    def _kept(self):
         # An id this session is leaving ends with its next save, as a rotation, not here.
         leaving = self._move.old_key if self._move is not None else None
-        return self.end_user_sessions(user_id, keep=(self.session_key, leaving), reason=reason)
+        return (self.session_key, leaving)
 
     @classmethod
     def end_all_sessions(cls, *, reason=events.ENDED_BY_COMMAND):

@@ -3,6 +3,7 @@
 import contextlib
 import threading
 
+import redis.asyncio.connection
 from redis.connection import Connection
 
 
@@ -49,8 +50,38 @@ class RoundTrips:
                 cls._active.remove(log)
 
 
+class AsyncCountingConnection(redis.asyncio.connection.Connection):
+    """CountingConnection for redis.asyncio: what the engine's asyncio client gets in its place."""
+
+    _handshake = False
+    _pending_names = None
+
+    async def on_connect_check_health(self, check_health=True):
+        self._handshake = True
+        try:
+            return await super().on_connect_check_health(check_health=check_health)
+        finally:
+            self._handshake = False
+
+    def pack_commands(self, commands):
+        commands = list(commands)
+        self._pending_names = [_name(args) for args in commands]
+        return super().pack_commands(commands)
+
+    async def send_command(self, *args, **kwargs):
+        self._pending_names = [_name(args)]
+        return await super().send_command(*args, **kwargs)
+
+    async def send_packed_command(self, command, check_health=True):
+        _record(self, command)
+        return await super().send_packed_command(command, check_health=check_health)
+
+
 class CountingConnection(Connection):
     """A real TCP connection that reports each request it sends, less the handshake."""
+
+    # The engine's asyncio client connects with this instead (connection.py).
+    asyncio_class = AsyncCountingConnection
 
     _handshake = False
     _pending_names = None
@@ -72,13 +103,18 @@ class CountingConnection(Connection):
         return super().send_command(*args, **kwargs)
 
     def send_packed_command(self, command, check_health=True):
-        names, self._pending_names = self._pending_names, None
-        if names is None:
-            # Packed by the caller itself: the names are in the protocol.
-            names = command if isinstance(command, bytes) else b"".join(command)
-        if not self._handshake:
-            RoundTrips.record(names)
+        _record(self, command)
         return super().send_packed_command(command, check_health=check_health)
+
+
+def _record(connection, command):
+    """Record the round trip that ``connection`` is sending ``command`` in, unless it is its handshake."""
+    names, connection._pending_names = connection._pending_names, None
+    if names is None:
+        # Packed by the caller itself: the names are in the protocol.
+        names = command if isinstance(command, bytes) else b"".join(command)
+    if not connection._handshake:
+        RoundTrips.record(names)
 
 
 def _names_in(packet):

@@ -7,16 +7,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import setting_changed
+import redis.asyncio.connection
 from django_redis.pool import ConnectionFactory
 from redis.connection import SSLConnection
 
 from sessiondemo.sessions.cluster import ClusterClient
 
-from .probes import CountingConnection
+from .probes import AsyncCountingConnection, CountingConnection
+
+
+class AsyncCountingSSLConnection(AsyncCountingConnection, redis.asyncio.connection.SSLConnection):
+    """AsyncCountingConnection over TLS."""
 
 
 class CountingSSLConnection(CountingConnection, SSLConnection):
     """CountingConnection over TLS: what a ``rediss://`` URL gets instead of the TCP one."""
+
+    asyncio_class = AsyncCountingSSLConnection
 
 
 def point_sessions_at(url, options=None):

@@ -26,9 +26,8 @@ from django.test.signals import template_rendered
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from sessiondemo.sessions import codec, index
+from sessiondemo.sessions import codec, index, protocol
 from sessiondemo.sessions.backend import SessionStore
-from sessiondemo.sessions.connection import get_client
 from sessiondemo.testing.web import (
     file_in_index,
     index_entries,
@@ -329,12 +328,11 @@ def test_an_ending_that_read_the_index_before_a_move_ends_the_session_where_it_w
 ):
     client = browser()
     log_in(client, user, password)
-    ender = get_client()
-    names = index.user_names(ender, user.pk)  # "Sign out everywhere" has read the index...
+    names = protocol.run(index.user_names(user.pk))  # "Sign out everywhere" has read the index...
 
     new = move(client, user, password, redis, settings)  # ...when another tab moves the session
 
-    index.end_sessions(ender, user.pk, names)
+    protocol.run(index.end_sessions(user.pk, names))
     assert not is_logged_in(holding(new))
     assert live_session_keys(redis) == []
 

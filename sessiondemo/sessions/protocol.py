@@ -1,0 +1,108 @@
+"""
+The engine's Redis work, written once and run over either client: one protocol, two transports.
+
+An operation is a generator that yields what it needs from Redis and is sent
+the answer, so that the same code serves a WSGI request on redis-py's client
+and an asyncio one on redis.asyncio's, with no thread in between:
+
+- a list of calls (scripts.Eval, scripts.Command): their results, in one
+  round trip (scripts.execute());
+- Read(key, idle_ms): the key's value and Redis's time, sliding its TTL
+  (reads.read()), or (None, None);
+- NOW: Redis's time in epoch ms (clock.now_ms()).
+
+run() drives an operation with the process's client, arun() with the client
+of the running event loop (or, with SESSION_REDIS_NATIVE_ASYNC = False, with
+the process's client in a thread, as Django's engines do). A failure that means the store cannot answer is
+thrown into the operation as SessionStoreUnavailable, where the operation
+raises it (or handles it); so is any other error of a call.
+"""
+
+import time
+from typing import NamedTuple
+
+from asgiref.sync import sync_to_async
+
+from . import clock, conf, reads, scripts
+from .connection import get_async_client, get_client, store_errors
+
+
+class Read(NamedTuple):
+    """Read ``key`` and slide its TTL to ``idle_ms`` (reads.read())."""
+
+    key: str
+    idle_ms: int
+
+
+# Ask for Redis's time (clock.now_ms()).
+NOW = object()
+
+
+def run(operation):
+    """Run the generator ``operation`` on the sync client; return what it returns."""
+    client = None
+    try:
+        request = operation.send(None)
+        while True:
+            try:
+                with store_errors():
+                    if client is None:
+                        client = get_client()
+                    result = _perform(client, request)
+            except Exception as error:
+                request = operation.throw(error)
+            else:
+                request = operation.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def arun(operation):
+    """Run the generator ``operation`` on the asyncio client of the running loop; return what it returns."""
+    if not conf.native_async():
+        # What Django's engines do (SESSION_REDIS_NATIVE_ASYNC = False): the
+        # sync path in a thread; kept to measure the native one against.
+        return await sync_to_async(run)(operation)
+    client = None
+    try:
+        request = operation.send(None)
+        while True:
+            try:
+                with store_errors():
+                    if client is None:
+                        client = get_async_client()
+                    result = await _aperform(client, request)
+            except Exception as error:
+                request = operation.throw(error)
+            else:
+                request = operation.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _perform(client, request):
+    if type(request) is list:
+        return scripts.execute(client, request)
+    if type(request) is Read:
+        sent_at = time.monotonic()
+        raw, now_ms = reads.read(client, request.key, request.idle_ms)
+        if raw is not None:
+            clock.observe(client, now_ms, sent_at, time.monotonic())
+        return raw, now_ms
+    if request is NOW:
+        return clock.now_ms(client)
+    raise TypeError(f"Not a request of the session protocol: {request!r}")
+
+
+async def _aperform(client, request):
+    if type(request) is list:
+        return await scripts.aexecute(client, request)
+    if type(request) is Read:
+        sent_at = time.monotonic()
+        raw, now_ms = await reads.aread(client, request.key, request.idle_ms)
+        if raw is not None:
+            clock.observe(client, now_ms, sent_at, time.monotonic())
+        return raw, now_ms
+    if request is NOW:
+        return await clock.anow_ms(client)
+    raise TypeError(f"Not a request of the session protocol: {request!r}")
