@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON_FOR_VENV = $(shell scripts/find-python)
 
-.PHONY: run test test-postgres bench clean
+.PHONY: run test test-postgres bench loadtest clean
 
 run: $(VENV)/.installed-run
 	scripts/dev-server
@@ -21,6 +21,11 @@ test-postgres: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py
+
+# The site under gunicorn and uvicorn, each with our engine and Django's cache
+# engine, driven by locust on loopback (bench/loadtest/); about 5 minutes.
+loadtest: $(VENV)/.installed-loadtest
+	$(PY) bench/loadtest/run.py
 
 $(VENV)/bin/python:
 	@python="$(PYTHON_FOR_VENV)"; test -n "$$python" || exit 1; \
@@ -38,6 +43,10 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(VENV)/bin/py
 $(VENV)/.installed-bench: requirements.txt requirements-test.txt requirements-bench.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
+
+$(VENV)/.installed-loadtest: requirements.txt requirements-test.txt requirements-bench.txt requirements-loadtest.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-loadtest.txt
+	touch $@ $(VENV)/.installed-bench $(VENV)/.installed-test $(VENV)/.installed-run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
