@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Info, Tags, Warning, register
 from django.http.request import split_domain_port, validate_host
+from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.utils.csp import CSP
+from django.utils.module_loading import import_string
 
 from sessiondemo.site import configured_site_url
 
@@ -55,11 +57,22 @@ def check_cookies(app_configs, **kwargs):
     ] if problems else []
 
 
+def installed(middleware_class):
+    """Return True if MIDDLEWARE holds ``middleware_class`` or a subclass of it."""
+    for path in settings.MIDDLEWARE:
+        try:
+            if issubclass(import_string(path), middleware_class):
+                return True
+        except ImportError:
+            continue
+    return False
+
+
 @register(Tags.security, deploy=True)
 def check_csp(app_configs, **kwargs):
     policy = getattr(settings, "SECURE_CSP", None) or {}
     problems = []
-    if "django.middleware.csp.ContentSecurityPolicyMiddleware" not in settings.MIDDLEWARE:
+    if not installed(ContentSecurityPolicyMiddleware):
         problems.append("ContentSecurityPolicyMiddleware is not in MIDDLEWARE")
     for directive in ("object-src", "base-uri", "frame-ancestors"):
         if policy.get(directive) != [CSP.NONE]:

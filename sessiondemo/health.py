@@ -14,7 +14,9 @@ session or throttle code is reached at all.
 
 import concurrent.futures
 import logging
+from inspect import iscoroutinefunction, markcoroutinefunction
 
+from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
@@ -30,17 +32,32 @@ ACCESS_LOGGERS = {"django.server", "gunicorn.access", "uvicorn.access"}
 class HealthCheckMiddleware:
     """Answer GET and HEAD of PATHS at once, before any other middleware."""
 
+    # Under ASGI, any other request goes on without a thread hop.
+    sync_capable = async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
         self.views = {"/healthz": healthz, "/readyz": readyz}
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
         view = self.views.get(request.path_info)
         if view is None or request.method not in ("GET", "HEAD"):
             return self.get_response(request)
-        response = view(request)
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        if self.async_mode:
+            # The probe's own work (readyz's threads) is sync: in a thread.
+            return self._answer_async(view, request)
+        return _answered(view(request))
+
+    async def _answer_async(self, view, request):
+        return _answered(await sync_to_async(view)(request))
+
+
+def _answered(response):
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @never_cache

@@ -1,9 +1,67 @@
-"""Refuse requests whose text the site cannot use, before anything else reads it."""
+"""
+The site's middleware that runs on the event loop under ASGI, and the one
+that refuses requests whose text the site cannot use before anything else reads it.
+"""
 
 import re
 
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.core.exceptions import SuspiciousOperation
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
+from django.middleware.csp import ContentSecurityPolicyMiddleware as DjangoContentSecurityPolicyMiddleware
 from django.utils.deprecation import MiddlewareMixin
+
+class InlineMiddlewareMixin(MiddlewareMixin):
+    """
+    MiddlewareMixin for hooks that do no I/O: under ASGI they run on the event loop.
+
+    Django runs every hook of a MiddlewareMixin through sync_to_async() under
+    ASGI, a thread hop each to look at a header; a hook here must not block
+    (no database, no sync Redis).
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode:
+            # The handler adapts these after __init__: a coroutine function stays on the loop.
+            for name in ("process_view", "process_exception", "process_template_response"):
+                if (hook := getattr(self, name, None)) is not None:
+                    setattr(self, name, _on_the_loop(hook))
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+def _on_the_loop(hook):
+    async def run(*args, **kwargs):
+        return hook(*args, **kwargs)
+
+    return run
+
+
+# Django's own, whose hooks only read and write headers and the parsed
+# request (the site's messages travel in a cookie). Not SecurityMiddleware,
+# XFrameOptionsMiddleware or CsrfViewMiddleware: Django's deploy checks look
+# for them by name, and would skip the checks of their settings.
+
+
+class ContentSecurityPolicyMiddleware(InlineMiddlewareMixin, DjangoContentSecurityPolicyMiddleware):
+    """Django's ContentSecurityPolicyMiddleware, on the event loop under ASGI."""
+
+
+class CommonMiddleware(InlineMiddlewareMixin, DjangoCommonMiddleware):
+    """Django's CommonMiddleware, on the event loop under ASGI."""
+
+
+class MessageMiddleware(InlineMiddlewareMixin, DjangoMessageMiddleware):
+    """Django's MessageMiddleware, on the event loop under ASGI (MESSAGE_STORAGE is a cookie)."""
+
 
 # A lone surrogate: what a charset the client names (UTF-7, unicode_escape)
 # can make Python decode, and what no UTF-8 hash, Redis key, database or page
@@ -51,7 +109,7 @@ def is_text_encoding(name):
     return True
 
 
-class RequestTextMiddleware(MiddlewareMixin):
+class RequestTextMiddleware(InlineMiddlewareMixin):
     """
     Answer 400 (the site's page, as for any SuspiciousOperation) to a request
     whose Content-Type cannot be read (see sessiondemo.handlers) or names a

@@ -121,8 +121,9 @@ def _async_twin(client):
         # SentinelManagedSSLConnection when the primary speaks TLS.
         ssl = "SSL" in pool.connection_class.__name__
         return twin.master_for(pool.service_name, ssl=ssl, **kwargs)
-    return redis.asyncio.Redis(
-        connection_pool=redis.asyncio.ConnectionPool(connection_class=_async_class(pool.connection_class), **kwargs)
+    # from_pool(): the client owns the pool, and closing it closes the connections.
+    return redis.asyncio.Redis.from_pool(
+        redis.asyncio.ConnectionPool(connection_class=_async_class(pool.connection_class), **kwargs)
     )
 
 

@@ -12,16 +12,18 @@ and an asyncio one on redis.asyncio's, with no thread in between:
 - NOW: Redis's time in epoch ms (clock.now_ms()).
 
 run() drives an operation with the process's client, arun() with the client
-of the running event loop (or, with SESSION_REDIS_NATIVE_ASYNC = False, with
-the process's client in a thread, as Django's engines do). A failure that means the store cannot answer is
+of the running event loop (or with the process's client in a thread, as
+Django's engines do: with SESSION_REDIS_NATIVE_ASYNC = False, and for an
+async view served by WSGI). A failure that means the store cannot answer is
 thrown into the operation as SessionStoreUnavailable, where the operation
 raises it (or handles it); so is any other error of a call.
 """
 
+import asyncio
 import time
 from typing import NamedTuple
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import AsyncToSync, sync_to_async
 
 from . import clock, conf, reads, scripts
 from .connection import get_async_client, get_client, store_errors
@@ -59,9 +61,12 @@ def run(operation):
 
 async def arun(operation):
     """Run the generator ``operation`` on the asyncio client of the running loop; return what it returns."""
-    if not conf.native_async():
-        # What Django's engines do (SESSION_REDIS_NATIVE_ASYNC = False): the
-        # sync path in a thread; kept to measure the native one against.
+    if not conf.native_async() or _made_for_one_call(asyncio.get_running_loop()):
+        # What Django's engines do: the sync path in a thread. Kept to measure
+        # the native path against (SESSION_REDIS_NATIVE_ASYNC = False), and
+        # for an async view under WSGI, whose loop lives for one call while
+        # the request's thread waits: that thread runs it on the process's
+        # connections, where a client of the loop's own would connect anew.
         return await sync_to_async(run)(operation)
     client = None
     try:
@@ -78,6 +83,12 @@ async def arun(operation):
                 request = operation.send(result)
     except StopIteration as stop:
         return stop.value
+
+
+def _made_for_one_call(loop):
+    """Return True if async_to_sync() made ``loop`` to run one call for a sync thread."""
+    # The test asgiref's sync_to_async() itself makes to find that thread.
+    return loop in AsyncToSync.loop_thread_executors
 
 
 def _perform(client, request):

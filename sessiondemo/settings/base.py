@@ -75,21 +75,23 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
 ]
 
+# Under ASGI all but three run on the event loop: the site's own, and
+# subclasses of Django's in sessiondemo.middleware (why not those three: there).
 MIDDLEWARE = [
     # /healthz and /readyz, answered before the Host is checked or a session touched.
     "sessiondemo.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside CommonMiddleware, so that even its 400 for a bad Host carries them.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "sessiondemo.middleware.ContentSecurityPolicyMiddleware",
     # Before anything reads the request: text no UTF-8 store can hold is a 400.
     "sessiondemo.middleware.RequestTextMiddleware",
     "sessiondemo.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "sessiondemo.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginThrottleMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "sessiondemo.middleware.MessageMiddleware",
 ]
 
 ROOT_URLCONF = "sessiondemo.urls"

@@ -55,6 +55,16 @@ class AsyncCountingConnection(redis.asyncio.connection.Connection):
 
     _handshake = False
     _pending_names = None
+    # Those connected and not yet disconnected, in every loop.
+    open = set()
+
+    async def connect(self):
+        await super().connect()
+        AsyncCountingConnection.open.add(self)
+
+    async def disconnect(self, *args, **kwargs):
+        AsyncCountingConnection.open.discard(self)
+        return await super().disconnect(*args, **kwargs)
 
     async def on_connect_check_health(self, check_health=True):
         self._handshake = True

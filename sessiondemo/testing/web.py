@@ -61,6 +61,42 @@ def log_in(client, user, password):
     return log_in_response(client, user, password).cookies[settings.SESSION_COOKIE_NAME].value
 
 
+async def alog_in(client, user, password):
+    """Log ``user`` in on the AsyncClient ``client`` and return the new session id."""
+    response = await client.post(
+        "/accounts/login/", {"username": user.username, "password": password}, secure=True
+    )
+    assert response.status_code == 302, response.status_code
+    return response.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+async def async_session_round(store_class, user, password):
+    """
+    Through the ASGI handler (an AsyncClient): log in, read /profile/ (an async
+    view), write a key with the async store, list the user's sessions and log
+    out; return the session id and what each step saw.
+    """
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    session_id = await alog_in(client, user, password)
+    profile = await client.get("/profile/", secure=True)
+    store = store_class(session_id)
+    await store.aset("colour", "green")
+    await store.asave()
+    listed = await store_class.auser_sessions(user.pk)
+    written = await store_class(session_id).aget("colour")
+    logout = await client.post("/accounts/logout/", secure=True)
+    after = await client.get("/profile/", secure=True)
+    return session_id, {
+        "profile": (profile.status_code, user.username in profile.text),
+        "written": written,
+        "listed": [info.handle for info in listed],
+        "logout": logout.status_code,
+        "after": after.status_code,
+    }
+
+
 def admin_browser(password, *, username="root"):
     """Create the superuser ``username`` and return a browser logged in to the admin as them."""
     from accounts.models import User

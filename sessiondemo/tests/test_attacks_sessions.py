@@ -70,7 +70,12 @@ def holding(session_id):
 
 @contextlib.contextmanager
 def when_rendering(template_name, action):
-    """Run ``action()`` once, in the middle of the first request that renders ``template_name``."""
+    """
+    Run ``action()`` once, in the middle of the first request that renders ``template_name``.
+
+    A sync view's page: ``action()``, another request, runs sync code, which
+    an async view's render (on its event loop) cannot host.
+    """
     done = []
 
     def hook(sender, template, **kwargs):
@@ -191,8 +196,8 @@ def test_a_renewal_racing_an_ending_does_not_bring_the_session_back(end, user, p
     session_id = log_in(client, user, password)
     make_renewal_due(redis, settings, session_id, after=RENEW_AFTER)
 
-    with when_rendering("profiles/profile_detail.html", end(user, client, password)) as done:
-        response = client.get("/profile/", secure=True)
+    with when_rendering("profiles/profile_form.html", end(user, client, password)) as done:
+        response = client.get("/profile/edit/", secure=True)
 
     assert done
     # The request loses its session, like any request of a session ended under it.
@@ -296,9 +301,9 @@ def test_two_requests_renewing_at_once_leave_one_session(user, password, redis, 
     responses = []
 
     with when_rendering(
-        "profiles/profile_detail.html", lambda: responses.append(other_tab.get("/profile/", secure=True))
+        "profiles/profile_form.html", lambda: responses.append(other_tab.get("/profile/edit/", secure=True))
     ):
-        responses.append(client.get("/profile/", secure=True))
+        responses.append(client.get("/profile/edit/", secure=True))
 
     inner, outer = responses
     assert inner.status_code == outer.status_code == 200
@@ -384,8 +389,8 @@ def test_a_write_just_before_a_renewal_is_carried_to_the_new_id(user, password, 
         settings.SESSION_REDIS_RENEW_AFTER = RENEW_AFTER
 
     settings.SESSION_REDIS_RENEW_AFTER = RENEW_AFTER
-    with when_rendering("profiles/profile_detail.html", write):
-        response = client.get("/profile/", secure=True)
+    with when_rendering("profiles/profile_form.html", write):
+        response = client.get("/profile/edit/", secure=True)
 
     new = response.cookies[COOKIE].value
     assert new != session_id

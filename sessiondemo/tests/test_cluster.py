@@ -8,6 +8,7 @@ nodes), plus the suite's counting connection, and pointed at it for each test
 a deadline.
 """
 
+import asyncio
 import os
 import runpy
 import threading
@@ -29,6 +30,7 @@ from sessiondemo.testing.cluster import RedisClusterServers, cluster_cli
 from sessiondemo.testing.probes import CountingConnection
 from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import (
+    async_session_round,
     index_entries,
     NEW_PASSWORD,
     assert_unavailable,
@@ -156,6 +158,20 @@ def test_the_whole_flow_runs_on_the_cluster(cluster, cluster_client, user, passw
     assert cluster_client.exists(redis_key(new_id)) == 0
     # On a cluster the entry goes once a reader sees the session gone (index.py).
     assert SessionStore.user_sessions(user.pk) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_async_path_runs_on_the_cluster(cluster, cluster_client, user, password):
+    session_id, seen = asyncio.run(async_session_round(SessionStore, user, password))
+
+    assert seen == {
+        "profile": (200, True),
+        "written": "green",
+        "listed": [handle_of(session_id)],
+        "logout": 302,
+        "after": 302,
+    }
+    assert cluster_client.exists(redis_key(session_id)) == 0
 
 
 def test_sessions_and_indexes_spread_over_the_nodes(cluster, cluster_client, password):

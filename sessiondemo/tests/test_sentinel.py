@@ -10,6 +10,7 @@ restarted. Nothing sleeps to let something happen: every wait polls with a
 deadline.
 """
 
+import asyncio
 import os
 import runpy
 import threading
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 
 from accounts.tests.factories import UserFactory
 from sessiondemo.sessions import scripts
+from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.settings import base as settings_module
 from sessiondemo.testing.redis_server import RedisServer
 from sessiondemo.testing.sentinel import (
@@ -32,7 +34,9 @@ from sessiondemo.testing.sentinel import (
 from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import (
     assert_unavailable,
+    async_session_round,
     browser,
+    handle_of,
     is_logged_in,
     log_in,
     redis_key,
@@ -147,6 +151,20 @@ def test_the_whole_flow_runs_through_the_sentinel_and_replicates(deployment, use
     assert not holds(primary, session_id)
     poll(lambda: not holds(replica, session_id), "the logout did not reach the replica")
     assert not is_logged_in(client)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_async_path_runs_through_the_sentinel(deployment, user, password):
+    session_id, seen = asyncio.run(async_session_round(SessionStore, user, password))
+
+    assert seen == {
+        "profile": (200, True),
+        "written": "green",
+        "listed": [handle_of(session_id)],
+        "logout": 302,
+        "after": 302,
+    }
+    assert not holds(deployment.primary, session_id)
 
 
 @pytest.mark.urls("sessiondemo.tests.urls")
