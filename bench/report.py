@@ -51,6 +51,7 @@ def render(run):
         "Reproduce with `make bench` (that is, `.venv/bin/python bench/run.py`; `--help` for the",
         "knobs). The run regenerates this file, the charts in `docs/bench/` and",
         "`docs/bench/last.json` (this run's goal figures, the next run's \"before\").",
+        "The site under concurrent users behind gunicorn and uvicorn: [loadtest.md](loadtest.md) (`make loadtest`).",
         "",
         "## Machine",
         "",
