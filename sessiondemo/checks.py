@@ -10,7 +10,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Info, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.http.request import split_domain_port, validate_host
 from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.utils.csp import CSP
@@ -217,6 +217,26 @@ def check_session_store(app_configs, **kwargs):
             )
         )
     return messages
+
+
+@register(Tags.caches)
+def check_replica_wait(app_configs, **kwargs):
+    """A login that waits for replicas must get WAIT's answer before its socket times out."""
+    replicas = getattr(settings, "SESSION_REDIS_MIN_REPLICAS", 0)
+    wait_ms = getattr(settings, "SESSION_REDIS_REPLICA_TIMEOUT_MS", 500)
+    options = settings.CACHES.get(settings.SESSION_CACHE_ALIAS, {}).get("OPTIONS", {})
+    socket_timeout = options.get("SOCKET_TIMEOUT")
+    if not replicas or socket_timeout is None or wait_ms < socket_timeout * 1000:
+        return []
+    return [
+        Error(
+            f"SESSION_REDIS_REPLICA_TIMEOUT_MS ({wait_ms}) is not shorter than the sessions "
+            f"cache's SOCKET_TIMEOUT ({socket_timeout} s): a login would time out waiting for "
+            "its replicas instead of hearing how many answered.",
+            hint="Keep it well under the socket timeout (the default is 500 ms).",
+            id="sessiondemo.E001",
+        )
+    ]
 
 
 @register(Tags.security, deploy=True)

@@ -27,7 +27,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 
 from . import codec, conf, events, index, protocol, scripts
-from .exceptions import SessionTooLarge
+from .exceptions import SessionStoreUnavailable, SessionTooLarge
 from .keys import (
     VALID_KEY_CHARS,  # noqa: F401 (the alphabet of ids, for callers)
     is_valid_session_id,
@@ -364,21 +364,35 @@ class SessionStore(UserSessionsMixin, SessionMovesMixin, SessionBase):
         With ``filed_under`` (a user id), the session ``name`` is filed in that
         user's index in the same round trip, with the calls waiting for a
         write; an entry whose session was not written goes again at once. A
-        session past the per-user cap ends the user's oldest.
+        session past the per-user cap ends the user's oldest. Such a write (a
+        login, an id change) waits, in its round trip, for SESSION_REDIS_MIN_REPLICAS
+        replicas to acknowledge it; if fewer do in time, the session is
+        deleted and the request answers 503: a login the replicas may not
+        hold is no login.
         """
         calls = [write]
         if filed_under is not None:
             calls += index.add_calls(filed_under, name, (yield protocol.NOW))
-        results = yield calls + self._take_pending_calls()
+        calls += self._take_pending_calls()
+        replicas = conf.min_replicas() if filed_under is not None else 0
+        if replicas:
+            calls.append(scripts.Command(("WAIT", replicas, conf.replica_timeout_ms())))
+        results = yield calls
         reply = results[0]
         if filed_under is None:
             return reply
+        if replicas and written(reply) and results[-1] < replicas:
+            yield [scripts.Command(("DEL", session_redis_key(name)))]
+            raise SessionStoreUnavailable(
+                f"The session reached {results[-1]} of the {replicas} replica(s) "
+                f"SESSION_REDIS_MIN_REPLICAS asks for within {conf.replica_timeout_ms()} ms; deleted."
+            )
         if not written(reply):
             # Nothing was written under this name (and a retry draws another).
             yield [index.remove_call(filed_under, [name])]
         else:
             limit = conf.max_sessions_per_user()
-            if limit and index.entries_filed(results[1 : len(calls)]) > limit:
+            if limit and index.entries_filed(results[1:]) > limit:
                 yield from self._end_evicted(filed_under, name, limit)
         return reply
 

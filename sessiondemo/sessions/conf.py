@@ -104,6 +104,16 @@ def too_many_response():
     return _callable("SESSION_REDIS_TOO_MANY_RESPONSE", "middleware.plain_too_many")
 
 
+def min_replicas():
+    """Return how many replicas must acknowledge a login or an id change (SESSION_REDIS_MIN_REPLICAS; 0: none)."""
+    return _setting("SESSION_REDIS_MIN_REPLICAS", 0)
+
+
+def replica_timeout_ms():
+    """Return how long a login waits for those replicas, in ms (SESSION_REDIS_REPLICA_TIMEOUT_MS)."""
+    return _setting("SESSION_REDIS_REPLICA_TIMEOUT_MS", 500)
+
+
 def native_async():
     """Return SESSION_REDIS_NATIVE_ASYNC: whether async callers get redis.asyncio (else a thread)."""
     return _setting("SESSION_REDIS_NATIVE_ASYNC", True)

@@ -6,17 +6,16 @@ import os
 import threading
 import weakref
 
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.connection
+import redis.asyncio.sentinel
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-import redis.asyncio
-import redis.asyncio.cluster
-import redis.asyncio.connection
-import redis.asyncio.sentinel
 from redis.cluster import RedisCluster
-from redis.sentinel import SentinelConnectionPool
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
@@ -27,6 +26,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import SentinelConnectionPool
 
 from .exceptions import SessionStoreUnavailable
 

@@ -330,8 +330,7 @@ async def aexecute(client, calls):
 async def _arun(client, calls, *, cached=True):
     if is_cluster(client):
         pipe = client.pipeline()
-        for call in calls:
-            pipe.execute_command(*_command(call, cached=cached))
+        _queue(client, pipe, calls, cached=cached)
         return await pipe.execute(raise_on_error=False)
     return await arun_packed(client, [_command(call, cached=cached) for call in calls])
 
@@ -399,7 +398,26 @@ def _command(call, *, cached=True):
 
 def _run_pipelined(client, calls, *, cached=True):
     pipe = client.pipeline(transaction=False)
+    _queue(client, pipe, calls, cached=cached)
+    return pipe.execute(raise_on_error=False)
+
+
+def _queue(client, pipe, calls, *, cached):
+    """Queue ``calls`` on the cluster pipeline ``pipe``, each routed to its key's node."""
+    key = None
     for call in calls:
         # The command itself: a cluster pipeline has no evalsha() and eval() methods.
-        pipe.execute_command(*_command(call, cached=cached))
-    return pipe.execute(raise_on_error=False)
+        args = _command(call, cached=cached)
+        if args[0] == "WAIT":
+            # Keyless, and it waits for its connection's writes: to the node
+            # of the write before it, which the pipeline sends on one connection.
+            pipe.execute_command(*args, target_nodes=client.get_node_from_key(key))
+            continue
+        pipe.execute_command(*args)
+        key = key or _first_key(call)
+
+
+def _first_key(call):
+    if isinstance(call, Eval):
+        return call.keys[0] if call.keys else None
+    return call.args[1] if len(call.args) > 1 else None
