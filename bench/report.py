@@ -3,6 +3,7 @@
 import dataclasses
 
 from . import interpret, method, tables
+from .durable import durable_table
 
 
 @dataclasses.dataclass
@@ -30,6 +31,7 @@ class Run:
     goals: list
     previous: dict | None  # the run before, from history.load()
     charts: dict  # chart files by subject, relative to the report
+    durable: dict | None = None  # durable.measure_durable_logins()
 
 
 def chart(run, subject, caption):
@@ -149,6 +151,13 @@ def render(run):
         tables.prune_table(run.prune_runs),
         "",
         chart(run, "clearsessions", "clearsessions time against index size"),
+        "",
+        "## Durable logins (ours)",
+        "",
+        "A login that waits for one replica (`SESSION_REDIS_MIN_REPLICAS = 1`) sends `WAIT` in",
+        "its write's round trip; a replica of the benchmark's Redis, on the same machine, answers.",
+        "",
+        durable_table(run.durable),
         "",
         "## Profile of our engine",
         "",

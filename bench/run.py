@@ -41,6 +41,7 @@ OPTIONS = [
     ("--prune-users", 10_000, "users, with 10 index entries each, for clearsessions"),
     ("--prune-repeats", 3, "clearsessions repetitions at the full size (the median is reported)"),
     ("--unrelated-keys", 5_000_000, "unrelated keys beside the indexes, for clearsessions"),
+    ("--durable-logins", 1000, "new logged-in sessions of ours per setting, with and without WAIT"),
 ]
 
 
@@ -89,10 +90,11 @@ def measure_engine(engine, result, redis_client, args, configs):
     progress(f"  {engine.label.strip('*')}: {time.perf_counter() - started:.1f} s")
 
 
-def measure_all(redis_client, with_postgres, args, configs):
+def measure_all(server, redis_client, with_postgres, args, configs):
     """Measure every engine, then profile ours and time its clearsessions; return all three."""
     # Imported here, once the settings can be read: they name the private
     # Redis and the temporary databases, which exist only from now on.
+    from bench.durable import measure_durable_logins
     from bench.endtoend import measure_web
     from bench.engines import engines
     from bench.measure import measure_speed
@@ -131,7 +133,9 @@ def measure_all(redis_client, with_postgres, args, configs):
             store, redis_client, args.prune_users, args.prune_repeats, args.unrelated_keys, progress
         )
         progress(f"  clearsessions: {time.perf_counter() - started:.1f} s")
-    return list(results.values()), profiles, prunes
+        redis_client.flushall()
+        durable = measure_durable_logins(store, server, args.durable_logins, progress)
+    return list(results.values()), profiles, prunes, durable
 
 
 def main():
@@ -150,7 +154,7 @@ def main():
         redis_client = server.client()
         facts = environment.machine(redis_client, postgres)
         progress(f"Redis on {server.url}; PostgreSQL: {postgres.note}")
-        results, profiles, prunes = measure_all(redis_client, bool(postgres.url), args, configs)
+        results, profiles, prunes, durable = measure_all(server, redis_client, bool(postgres.url), args, configs)
         redis_client.close()
     settings = vars(args) | {
         "warm_up": measure.WARM_UP,
@@ -160,7 +164,7 @@ def main():
     found_goals = goals.evaluate(results, prunes)
     previous = history.load(assets / HISTORY)
     written = charts.write_all(assets, results, prunes) if output else {}
-    run = report.Run(facts, settings, results, prunes, profiles, found_goals, previous, written)
+    run = report.Run(facts, settings, results, prunes, profiles, found_goals, previous, written, durable)
     markdown = report.render(run)
     print(markdown)
     if output:
