@@ -21,10 +21,12 @@ followed; each is its own request, as a browser sends it), where a redirect
 points, and that logged-in pages are served to the user logged in. Anything
 else is an error.
 
-The conductor runs the levels (users at once) in turn: it adds users, waits
-until all are running, lets them warm up, then measures a fixed window:
-the requests answered as the flow expects, their latencies, Redis's CPU time
-(INFO), the server's (its processes' CPU times) and this generator's. Errors and responses >= 500
+A user's first round has a random number of profile loads (0 to 20), so that
+users who start together spread over the loop. The conductor runs the levels
+(users at once) in turn: it adds users over the first half of the warm-up,
+waits for the rest of it, then measures a fixed window: the requests answered
+as the flow expects, their latencies, Redis's CPU time (INFO), the server's
+(its processes' CPU times) and this generator's. Errors and responses >= 500
 are counted over the whole level, warm-up included. At the end it writes the
 figures as JSON and stops locust.
 """
@@ -32,6 +34,7 @@ figures as JSON and stops locust.
 import itertools
 import json
 import os
+import random
 import re
 import statistics
 import sys
@@ -58,7 +61,7 @@ class Plan:
 
     def __init__(self, environ):
         self.levels = [int(n) for n in environ.get("LOADTEST_LEVELS", "1,8,32,64").split(",")]
-        self.warm_up = float(environ.get("LOADTEST_WARM_UP", 2))
+        self.warm_up = float(environ.get("LOADTEST_WARM_UP", 3))
         self.seconds = float(environ.get("LOADTEST_SECONDS", 10))
         self.output = environ.get("LOADTEST_OUTPUT")
         self.redis_url = environ.get("LOADTEST_REDIS_URL")
@@ -106,6 +109,9 @@ class Visitor(FastHttpUser):
     def on_start(self):
         self.client.cookiejar.set_policy(LoopbackCookies())
         self.username = USERNAME.format(next(_indices))
+        # The users of a level start together: a first round with fewer profile
+        # loads spreads them over the loop, so that any moment sees its mix.
+        self.profile_loads = random.randint(0, PROFILE_LOADS)
         self.password = PASSWORDS[0]
         # What every page says to the user logged in, and to no one else.
         self.me = f"Signed in as <strong>{self.username}</strong>".encode()
@@ -114,8 +120,9 @@ class Visitor(FastHttpUser):
     def iteration(self):
         try:
             self.log_in()
-            for _ in range(PROFILE_LOADS):
+            for _ in range(self.profile_loads):
                 self.page("profile", "/profile/", self.me)
+            self.profile_loads = PROFILE_LOADS
             self.change_password()
             self.change_password()
             token = self.page("sessions", "/accounts/sessions/", self.me)
@@ -282,12 +289,15 @@ def conduct(environment, plan):
     try:
         for users in plan.levels:
             level = current["level"] = Level(users)
+            warmed_up = time.monotonic() + plan.warm_up
             if runner.target_user_count != users:
-                # New users join within a second (locust warns above 100 a second).
-                runner.start(users, spawn_rate=min(max(users, 1) * 4, 100))
+                # New users join over the first half of the warm-up, not at once
+                # (and at most 100 a second, above which locust warns).
+                rate = (users - runner.user_count) / max(plan.warm_up / 2, 0.1)
+                runner.start(users, spawn_rate=min(max(rate, 1), 100))
             while runner.user_count != users:
                 gevent.sleep(0.02)
-            gevent.sleep(plan.warm_up)
+            gevent.sleep(max(warmed_up - time.monotonic(), 0))
             before = cpu.read()
             level.measuring = True
             gevent.sleep(plan.seconds)
