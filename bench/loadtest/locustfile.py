@@ -274,6 +274,9 @@ class CPU:
         if self.redis is not None:
             info = self.redis.info("cpu")
             found["redis"] = info["used_cpu_sys"] + info["used_cpu_user"]
+            found["redis_commands"] = self.redis.info("stats")["total_commands_processed"]
+            stats = self.redis.info("commandstats")
+            found["redis_calls"] = {name.removeprefix("cmdstat_"): s["calls"] for name, s in stats.items()}
         if self.server is not None:
             processes = [self.server, *self.server.children(recursive=True)]
             found["server"] = sum(sum(p.cpu_times()[:2]) for p in processes if p.is_running())
@@ -308,6 +311,12 @@ def conduct(environment, plan):
             for what in ("redis", "server", "generator"):
                 if what in before:
                     level.window[f"{what}_cpu_seconds"] = after[what] - before[what]
+            if "redis_commands" in before:
+                # Less this conductor's INFO commands in between.
+                level.window["redis_commands"] = after["redis_commands"] - before["redis_commands"] - 3
+                calls = {name: n - before["redis_calls"].get(name, 0) for name, n in after["redis_calls"].items()}
+                calls["info"] = calls.get("info", 0) - 3
+                level.window["redis_calls"] = {name: n for name, n in sorted(calls.items()) if n > 0}
             results.append(summary := level.summary())
             say(progress_line(plan.label, summary))
     except Exception as e:  # noqa: BLE001 (said, written, and locust still stopped)

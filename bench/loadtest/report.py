@@ -179,13 +179,15 @@ def results_table(results):
                 lv["errors"],
                 lv["server_errors"],
                 per_request(lv, "redis", 1e6),
+                f"{lv['redis_commands'] / lv['requests']:.1f}" if lv.get("redis_commands") and lv["requests"] else "–",
                 f"{100 * redis_share:.1f} %",
                 per_request(lv, "server", 1e3, digits=1),
                 f"{100 * lv.get('generator_cpu_seconds', 0) / lv['seconds']:.0f} %",
             ])  # fmt: skip
     headers = [
         "server", "engine", "users", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-        "≥ 500", "Redis CPU µs/request", "Redis CPU", "server CPU ms/request", "generator CPU",
+        "≥ 500", "Redis CPU µs/request", "Redis commands/request", "Redis CPU", "server CPU ms/request",
+        "generator CPU",
     ]  # fmt: skip
     return table(headers, rows)
 
@@ -203,6 +205,23 @@ def by_request_table(results, users):
         ]
         rows.append([config.server, config.engine_label, *cells])
     return table(["server", "engine", *REQUESTS], rows)
+
+
+def commands_table(results, users):
+    """Return the Redis commands per request at ``users``, by command, for each configuration."""
+    found = {}
+    for config, levels in results.items():
+        level = next((lv for lv in levels if lv.get("users") == users), None)
+        if level and level.get("redis_calls") and level["requests"]:
+            found[config] = {name: n / level["requests"] for name, n in level["redis_calls"].items()}
+    names = sorted({name for calls in found.values() for name in calls})
+    if not names:
+        return "Not measured."
+    rows = [
+        [config.server, config.engine_label, *(f"{calls.get(name, 0):.2f}" for name in names)]
+        for config, calls in found.items()
+    ]
+    return table(["server", "engine", *(name.upper() for name in names)], rows)
 
 
 def errors_section(results):
@@ -261,8 +280,8 @@ def render(facts, args, results, goals, written):
         "and latencies count the requests completed in the measured window; errors and responses "
         "≥ 500 count every request of the level, warm-up included. CPU: the CPU time (user + "
         "system) that Redis (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`) and the server's "
-        "processes (master and workers) used in the window, per request completed; "
-        "`Redis CPU` and `generator CPU` as a share of one core (the generator is one process: "
+        "processes (master and workers) used in the window, per request completed; Redis "
+        "commands: the growth of `INFO stats` `total_commands_processed` per request; `Redis CPU` and `generator CPU` as a share of one core (the generator is one process: "
         "near 100 % it, not the server, sets the pace).",
         "",
         results_table(results),
@@ -278,6 +297,13 @@ def render(facts, args, results, goals, written):
         "p50 / p99 in ms of each request of the flow.",
         "",
         by_request_table(results, GOAL_LEVEL),
+        "",
+        f"### Redis commands per request, at {GOAL_LEVEL} users",
+        "",
+        "By command (`INFO commandstats`: a script's own commands are counted under their names "
+        "too, beside its `EVALSHA`), per request answered in the window.",
+        "",
+        commands_table(results, GOAL_LEVEL),
         "",
         "### Errors",
         "",
