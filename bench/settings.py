@@ -35,6 +35,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.sessions"]
 # each time, and costs the same with every engine.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+
 # The site's logging, formatted as on the console, written nowhere: each
 # session event our engine logs still costs what it costs in production.
 LOGGING = copy.deepcopy(LOGGING)

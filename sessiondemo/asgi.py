@@ -3,7 +3,8 @@
 import os
 
 from sessiondemo.handlers import get_asgi_application
+from sessiondemo.static import serve_static_asgi
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessiondemo.settings.base")
 
-application = get_asgi_application()
+application = serve_static_asgi(get_asgi_application())

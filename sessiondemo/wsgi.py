@@ -3,7 +3,8 @@
 import os
 
 from sessiondemo.handlers import get_wsgi_application
+from sessiondemo.static import serve_static_wsgi
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessiondemo.settings.base")
 
-application = get_wsgi_application()
+application = serve_static_wsgi(get_wsgi_application())

@@ -324,10 +324,23 @@ USE_TZ = True
 
 
 # Static files
+# runserver serves them from each app in development. With DEBUG off,
+# collectstatic writes each under a name holding a hash of its content (so
+# that it may be cached for good), with gzip and brotli copies, into
+# STATIC_ROOT, and the servers' application serves them from there
+# (sessiondemo/static.py).
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "sessiondemo.static.CompressedHashedStorage"
+    },
+}
 
 
 # Email: the console in development; SMTP when EMAIL_HOST is set.

@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-" + "k3y" * 20)
 
 from .base import *  # noqa: E402, F403
-from .base import CACHES, DATABASES  # noqa: E402
+from .base import CACHES, DATABASES, STORAGES  # noqa: E402
 
 from sessiondemo.testing.probes import CountingConnection  # noqa: E402
 
@@ -13,6 +13,10 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 SITE_URL = "https://testserver"
 SECURE_SSL_HOST = "testserver"
+
+# Pages name static files as they are, without collectstatic's hashed names
+# (sessiondemo/tests/test_serving.py serves the collected ones).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
