@@ -5,10 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON_FOR_VENV = $(shell scripts/find-python)
 
-.PHONY: run test test-postgres bench loadtest clean
+.PHONY: run serve test test-postgres bench loadtest clean
 
 run: $(VENV)/.installed-run
 	scripts/dev-server
+
+# The site in production mode on this machine: gunicorn, or uvicorn with SERVER=asgi.
+SERVER ?= wsgi
+serve: $(VENV)/.installed-run
+	scripts/serve --server $(SERVER)
 
 test: $(VENV)/.installed-test
 	scripts/ensure-chromium
