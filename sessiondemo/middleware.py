@@ -5,11 +5,18 @@ that refuses requests whose text the site cannot use before anything else reads 
 
 import re
 
-from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.messages.middleware import (
+    MessageMiddleware as DjangoMessageMiddleware,
+)
 from django.core.exceptions import SuspiciousOperation
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
-from django.middleware.csp import ContentSecurityPolicyMiddleware as DjangoContentSecurityPolicyMiddleware
+from django.middleware.csp import (
+    ContentSecurityPolicyMiddleware as DjangoContentSecurityPolicyMiddleware,
+)
 from django.utils.deprecation import MiddlewareMixin
+
 
 class InlineMiddlewareMixin(MiddlewareMixin):
     """
@@ -17,7 +24,8 @@ class InlineMiddlewareMixin(MiddlewareMixin):
 
     Django runs every hook of a MiddlewareMixin through sync_to_async() under
     ASGI, a thread hop each to look at a header; a hook here must not block
-    (no database, no sync Redis).
+    (no database, no sync Redis). With SESSION_REDIS_NATIVE_ASYNC = False they
+    hop as Django's do: the whole stack as Django ships it, to measure against.
     """
 
     def __init__(self, get_response):
@@ -29,6 +37,8 @@ class InlineMiddlewareMixin(MiddlewareMixin):
                     setattr(self, name, _on_the_loop(hook))
 
     async def __acall__(self, request):
+        if not native_async():
+            return await super().__acall__(request)
         response = None
         if hasattr(self, "process_request"):
             response = self.process_request(request)
@@ -40,9 +50,16 @@ class InlineMiddlewareMixin(MiddlewareMixin):
 
 def _on_the_loop(hook):
     async def run(*args, **kwargs):
+        if not native_async():
+            return await sync_to_async(hook, thread_sensitive=True)(*args, **kwargs)
         return hook(*args, **kwargs)
 
     return run
+
+
+def native_async():
+    """Return whether the site's async path is on: the engine's SESSION_REDIS_NATIVE_ASYNC."""
+    return getattr(settings, "SESSION_REDIS_NATIVE_ASYNC", True)
 
 
 # Django's own, whose hooks only read and write headers and the parsed

@@ -146,6 +146,8 @@ def test_the_thread_path_kept_for_comparison_hops(user, password, settings):
 
     assert response.text == "nothing 1"
     assert session_hops(hops) != []  # the middleware's too
+    # And the site's other middleware hop as Django's do: the stack as Django ships it.
+    assert {"sessiondemo.middleware", "accounts.middleware"} <= {_module_of(func) for func in hops}
 
 
 def test_the_profile_page_is_async_and_reads_the_session_on_the_loop(user, password):
