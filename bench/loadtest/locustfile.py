@@ -182,7 +182,8 @@ class Visitor(FastHttpUser):
         with self.request("POST", name, path, data=form) as response:
             found = response.headers.get("location") if response.headers else None
             if response.status_code != 302 or found != location:
-                self.fail(response, f"status {response.status_code} to {found}, not 302 to {location}")
+                to = f" to {found}" if found else ""
+                self.fail(response, f"status {response.status_code}{to}, not 302 to {location}")
 
     def request(self, method, name, path, **kwargs):
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html"}

@@ -277,7 +277,7 @@ def render(facts, args, results, goals, written):
         "## Results",
         "",
         f"Each level: {args.warm_up:g} s of warm-up, then {args.seconds:g} s measured. Requests/s "
-        "and latencies count the requests completed in the measured window; errors and responses "
+        "and latencies count the requests answered as the flow expects in the measured window; errors and responses "
         "≥ 500 count every request of the level, warm-up included. CPU: the CPU time (user + "
         "system) that Redis (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`) and the server's "
         "processes (master and workers) used in the window, per request completed; Redis "
@@ -360,8 +360,9 @@ def method(args):
         "verified (at the site's 30, a burst of first logins would get 429); `SECURE_SSL_REDIRECT` "
         "off (plain HTTP on loopback). The per-user session cap stays at 20: a user logs out at "
         "the end of each loop, so it never has more than one live session. The cookies stay "
-        "`Secure` and `__Host-`: locust's FastHttpUser keeps cookies as for https, so the "
-        "generator sends them back over plain HTTP as a browser does on `http://localhost`.",
+        "`Secure` and `__Host-`: the generator's cookie jar (`LoopbackCookies` in "
+        "`bench/loadtest/locustfile.py`) sends them back over plain HTTP to 127.0.0.1, as "
+        "Chromium and Firefox do to a server on loopback.",
         "- **Redis**: a private `redis-server` on a free loopback port, with the README's "
         "`maxmemory-policy noeviction`, no persistence, emptied (`FLUSHALL`) before each "
         "configuration; the throttle counters live there too, as on the site.",
