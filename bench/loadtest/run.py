@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -215,8 +214,11 @@ def main(argv=None):
     from bench.loadtest import report
 
     workdir = Path(args.workdir)
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # What an earlier run left: its database, figures and logs (and nothing else there).
+    for path in workdir.iterdir():
+        if path.is_file() and (path.suffix in {".json", ".log"} or path.name.startswith("db.sqlite3")):
+            path.unlink()
     levels = ", ".join(map(str, args.levels))
     progress(
         f"Load test: {len(args.configs)} server/engine configuration(s) × {len(args.levels)} level(s) "
