@@ -21,7 +21,7 @@ OWN_PREFIXES = ("DJANGO_", "REDIS_", "DATABASE_", "SESSION_", "EMAIL_", "WEB_CON
 
 
 def deployment_environ(*, secret_key, redis_url, database_url, static_root):
-    """Return the environment of a server in production mode over plain HTTP, as scripts/serve sets it up."""
+    """Return an environment for a server of the site (or scripts/serve): these settings, none of the test run's."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
     environ.update(
         DJANGO_SETTINGS_MODULE="sessiondemo.settings.base",
@@ -31,15 +31,6 @@ def deployment_environ(*, secret_key, redis_url, database_url, static_root):
         DJANGO_STATIC_ROOT=str(static_root),
     )
     return environ
-
-
-def manage(environ, *args):
-    """Run manage.py with ``args`` in ``environ``; fail with its output if it fails."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
 
 class SiteServer:
@@ -115,23 +106,9 @@ class SiteServer:
                 raise TimeoutError(f"{text!r} never appeared in the server's output:\n{self.log()}")
             time.sleep(0.02)
 
-    def terminate(self, timeout=60.0):
-        """Send SIGTERM, as an operator or an orchestrator stops a server; return its exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
-
     def kill(self):
         """Stop the server and its workers at once, if it still runs."""
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-
-    def stop(self):
-        """Stop the server gracefully, or kill it if it takes too long."""
-        if self.process is not None and self.process.poll() is None:
-            try:
-                self.terminate(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-

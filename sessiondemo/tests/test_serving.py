@@ -93,7 +93,7 @@ def servers(deployment):
         yield started
     finally:
         for site in started.values():
-            site.server.stop()
+            site.server.kill()
             site.redis.stop()
 
 
