@@ -85,6 +85,24 @@ def test_password_change_keeps_this_session_under_a_new_id_and_ends_the_others(u
     assert phone.get("/profile/", secure=True).status_code == 302
 
 
+def test_a_second_password_change_in_the_same_session_keeps_it_too(user, password, redis):
+    # The first change left the login's id behind, recording where the session
+    # went: ending the others must not follow that record into this session.
+    here, laptop = Client(), Client()
+    first_id = log_in(here, user, password)
+    second_id = change_password(here, password, NEW_PASSWORD).cookies[COOKIE].value
+    laptop_id = log_in(laptop, user, NEW_PASSWORD)
+
+    response = change_password(here, NEW_PASSWORD, password)
+
+    assert response.status_code == 302
+    third_id = response.cookies[COOKIE].value
+    assert session_exists(redis, third_id)
+    assert not any(session_exists(redis, key) for key in (first_id, second_id, laptop_id))
+    assert here.get("/profile/", secure=True).status_code == 200
+    assert laptop.get("/profile/", secure=True).status_code == 302
+
+
 def test_password_change_with_a_wrong_current_password_changes_nothing(client, user, password, redis):
     session_id = log_in(client, user, password)
 

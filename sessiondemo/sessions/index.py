@@ -238,25 +238,27 @@ def user_names(user_id):
     return [name for name, _ in entries]
 
 
-def end_sessions(user_id, names):
+def end_sessions(user_id, names, *, kept=frozenset()):
     """
     Delete those of ``names`` that are ``user_id``'s, and every id that leads to them; return the sessions ended.
 
+    Never the sessions named ``kept``, even where an id being ended leads to
+    one (the id a password change left, to the session that changes it again).
     Their entries leave the index only once the sessions are known deleted.
     """
     if not names:
         return []
-    ended = yield from _delete_owned(str(user_id), names)
+    ended = yield from _delete_owned(str(user_id), names, kept)
     yield [remove_call(user_id, names)]
     return ended
 
 
 def end_moved(user_id, names):
     """End the sessions ``names`` that ids just deleted had moved to (``user_id`` "": anyone's)."""
-    return (yield from _delete_owned(str(user_id), names))
+    return (yield from _delete_owned(str(user_id), names, frozenset()))
 
 
-def _delete_owned(owner, names):
+def _delete_owned(owner, names, kept):
     """
     Delete ``names`` if ``owner``'s (DELETE_OWNED), then the ids they replaced and the sessions they moved to.
 
@@ -281,7 +283,7 @@ def _delete_owned(owner, names):
             found.decode()
             for deleted, previous, _, moved in results
             for found in ((previous if deleted else b""), moved)
-            if found
+            if found and found.decode() not in kept
         ]
     return ended
 

@@ -52,7 +52,7 @@ class UserSessionsMixin:
         keep = (keep,) if isinstance(keep, str) else keep
         kept = {session_name(key) for key in keep if is_valid_session_id(key)}
         names = [name for name in (yield from index.user_names(user_id)) if name not in kept]
-        ended = yield from index.end_sessions(user_id, names)
+        ended = yield from index.end_sessions(user_id, names, kept=kept)
         cls._log_ended(user_id, ended, reason)
         return len(ended)
 
