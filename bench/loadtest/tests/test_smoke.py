@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("locust") is None, reason="locust is not installed (make loadtest installs it)"
 )
 
+
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     """Run the load test once; return its one level's figures, its goals and the docs folder."""
@@ -42,11 +43,6 @@ def test_it_measures_and_writes_the_report_its_charts_and_figures(short_run):
     assert figures["results"]["gunicorn-ours"][0]["users"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A second password change in one session answers 400 with our engine: "
-    "the first moved the session, and ending the user's other sessions ends it.",
-)
 def test_every_request_gets_the_answer_the_flow_expects(short_run):
     level, goals, _ = short_run
     assert (level["errors"], level["server_errors"]) == (0, 0), level["error_messages"]
