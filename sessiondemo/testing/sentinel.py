@@ -1,10 +1,12 @@
 """
 Start and stop a private Redis Sentinel on a free loopback port, and watch its failovers.
 
-The sentinel monitors one primary under a service name (``mymaster``) with a
-quorum of 1 and short timeouts, so that a killed primary is failed over in a
-few seconds: what a test needs, not what production should run (three or
-more sentinels, a quorum of 2, ``down-after-milliseconds`` of seconds).
+A sentinel monitors one primary under a service name (``mymaster``) with a
+quorum of 1 (or ``quorum``) and short timeouts, so that a killed primary is
+failed over in a few seconds. Production runs three or more sentinels with a
+quorum of 2 and ``down-after-milliseconds`` of seconds; so can a test:
+several SentinelServer of one primary find each other through it
+(wait_for_sentinels()).
 """
 
 import contextlib
@@ -52,6 +54,7 @@ class SentinelServer:
         port=None,
         down_after_ms=300,
         failover_timeout_ms=5000,
+        quorum=1,
     ):
         self.directory = Path(directory)
         self.primary_port = primary_port
@@ -59,6 +62,7 @@ class SentinelServer:
         self.port = port or free_port()
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
+        self.quorum = quorum
         self.process = None
         self.command = sentinel_command()
         if self.command is None:
@@ -94,7 +98,7 @@ class SentinelServer:
                 "daemonize no",
                 f"dir {self.directory}",
                 f"logfile {self.log_path}",
-                f"sentinel monitor {service} 127.0.0.1 {self.primary_port} 1",
+                f"sentinel monitor {service} 127.0.0.1 {self.primary_port} {self.quorum}",
                 f"sentinel down-after-milliseconds {service} {self.down_after_ms}",
                 f"sentinel failover-timeout {service} {self.failover_timeout_ms}",
                 f"sentinel parallel-syncs {service} 1",
@@ -210,6 +214,20 @@ class SentinelServer:
             )
 
         self._poll(ready, timeout, f"the sentinel did not see replicas {list(ports)} up")
+
+    def other_sentinels(self):
+        """Return how many other sentinels of the service this one knows."""
+        with self.client(socket_timeout=1, decode_responses=True) as client:
+            reply = client.execute_command("SENTINEL", "MASTER", self.service)
+        return int(_as_dict(reply).get("num-other-sentinels", 0))
+
+    def wait_for_sentinels(self, count, timeout=15.0):
+        """Wait until this sentinel knows ``count`` other sentinels (they announce themselves every 2 s)."""
+        self._poll(
+            lambda: self.other_sentinels() >= count,
+            timeout,
+            f"the sentinel did not learn of {count} other sentinel(s)",
+        )
 
     def wait_for_primary(self, port, timeout=15.0):
         """Wait until the sentinel serves 127.0.0.1:``port`` as the primary (see serves())."""
