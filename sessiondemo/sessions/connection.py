@@ -355,7 +355,8 @@ def _is_cluster_class(cls):
 # What a store that cannot answer raises: a server that is down or silent, or
 # full (maxmemory reached with noeviction: it refuses writes), or, on Redis
 # Cluster, a cluster that is down (CLUSTERDOWN), has slots no node serves, or
-# is moving a key's slot (TRYAGAIN) after redis-py's own retries.
+# is still moving a key's slot (TRYAGAIN) after the cluster client's wait
+# (cluster.SLOT_MIGRATION_WAIT).
 UNAVAILABLE = (
     RedisConnectionError,
     RedisTimeoutError,
