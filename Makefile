@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON_FOR_VENV = $(shell scripts/find-python)
 
-.PHONY: run serve test test-postgres bench loadtest clean
+.PHONY: run serve test test-postgres test-scale cluster bench loadtest clean
 
 run: $(VENV)/.installed-run
 	scripts/dev-server
@@ -23,6 +23,16 @@ test: $(VENV)/.installed-test
 test-postgres: $(VENV)/.installed-test
 	scripts/ensure-chromium
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sessiondemo} $(PY) -m pytest
+
+# The resharding test under traffic at full size (make test runs it smaller):
+# 4,000 slots moved, a new primary given its whole share; under a minute.
+test-scale: $(VENV)/.installed-test
+	SESSIONDEMO_SCALE=1 $(PY) -m pytest sessiondemo/tests/test_cluster_resharding.py -k under_traffic
+
+# A Redis Cluster to try the site on by hand: 3 primaries with a replica each
+# on free loopback ports, in the foreground; it prints the settings to use.
+cluster: $(VENV)/.installed-run
+	$(PY) -m sessiondemo.testing.cluster
 
 bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py
