@@ -11,8 +11,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Info, Tags, Warning, register
+from django.core.checks.security import base as security_base
+from django.core.checks.security import csrf as security_csrf
 from django.http.request import split_domain_port, validate_host
 from django.middleware.csp import ContentSecurityPolicyMiddleware
+from django.test.utils import override_settings
 from django.utils.csp import CSP
 from django.utils.module_loading import import_string
 
@@ -55,6 +58,56 @@ def check_cookies(app_configs, **kwargs):
             id="sessiondemo.W001",
         )
     ] if problems else []
+
+
+# The site's subclasses of Django's middleware (sessiondemo.middleware), by
+# the paths Django's own checks look for.
+DJANGO_PATHS = {
+    "sessiondemo.middleware.SecurityMiddleware": "django.middleware.security.SecurityMiddleware",
+    "sessiondemo.middleware.XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "sessiondemo.middleware.ContentSecurityPolicyMiddleware": "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "sessiondemo.middleware.CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
+}
+# Those of Django's checks that look for them; the "not in MIDDLEWARE" ones
+# that settings.SILENCED_SYSTEM_CHECKS silences come back as sessiondemo.<id>.
+DJANGO_DEPLOY_CHECKS = [
+    security_base.check_security_middleware,
+    security_base.check_xframe_options_middleware,
+    security_base.check_sts,
+    security_base.check_sts_include_subdomains,
+    security_base.check_sts_preload,
+    security_base.check_content_type_nosniff,
+    security_base.check_ssl_redirect,
+    security_base.check_xframe_deny,
+    security_base.check_referrer_policy,
+    security_base.check_cross_origin_opener_policy,
+    security_csrf.check_csrf_middleware,
+    security_csrf.check_csrf_cookie_secure,
+]
+RENAMED = {"security.W001", "security.W002", "security.W003"}
+
+
+@register(Tags.security, deploy=True)
+def check_django_middleware(app_configs, **kwargs):
+    """Run Django's checks of its middleware, and of the settings they serve, on the site's subclasses."""
+    return _as_django_sees_it(DJANGO_DEPLOY_CHECKS, app_configs)
+
+
+@register(Tags.security)
+def check_django_csp_nonce(app_configs, **kwargs):
+    return _as_django_sees_it([security_base.check_csp_nonce_context_processor], app_configs)
+
+
+def _as_django_sees_it(django_checks, app_configs):
+    middleware = [DJANGO_PATHS.get(path, path) for path in settings.MIDDLEWARE]
+    with override_settings(MIDDLEWARE=middleware):
+        messages = [message for check in django_checks for message in check(app_configs)]
+    return [
+        type(message)(message.msg, hint=message.hint, obj=message.obj, id=f"sessiondemo.{message.id}")
+        if message.id in RENAMED
+        else message
+        for message in messages
+    ]
 
 
 def installed(middleware_class):

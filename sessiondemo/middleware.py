@@ -11,10 +11,15 @@ from django.contrib.messages.middleware import (
     MessageMiddleware as DjangoMessageMiddleware,
 )
 from django.core.exceptions import SuspiciousOperation
+from django.middleware.clickjacking import (
+    XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware,
+)
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.middleware.csp import (
     ContentSecurityPolicyMiddleware as DjangoContentSecurityPolicyMiddleware,
 )
+from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
 from django.utils.deprecation import MiddlewareMixin
 
 
@@ -62,10 +67,23 @@ def native_async():
     return getattr(settings, "SESSION_REDIS_NATIVE_ASYNC", True)
 
 
-# Django's own, whose hooks only read and write headers and the parsed
-# request (the site's messages travel in a cookie). Not SecurityMiddleware,
-# XFrameOptionsMiddleware or CsrfViewMiddleware: Django's deploy checks look
-# for them by name, and would skip the checks of their settings.
+# Django's own, whose hooks only read and write headers, cookies and the
+# parsed request (the site's messages travel in a cookie, CSRF tokens too,
+# and a CSRF failure's page reads no user). Django's checks look for four of
+# them by their own paths: checks.check_django_middleware() runs those on these.
+
+
+class SecurityMiddleware(InlineMiddlewareMixin, DjangoSecurityMiddleware):
+    """Django's SecurityMiddleware, on the event loop under ASGI."""
+
+
+class XFrameOptionsMiddleware(InlineMiddlewareMixin, DjangoXFrameOptionsMiddleware):
+    """Django's XFrameOptionsMiddleware, on the event loop under ASGI."""
+
+
+class CsrfViewMiddleware(InlineMiddlewareMixin, DjangoCsrfViewMiddleware):
+    """Django's CsrfViewMiddleware, on the event loop under ASGI (CSRF_USE_SESSIONS is off)."""
+
 
 
 class ContentSecurityPolicyMiddleware(InlineMiddlewareMixin, DjangoContentSecurityPolicyMiddleware):

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.middleware.csrf import CsrfViewMiddleware
 from django.test import Client
 
+from sessiondemo.checks import installed
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.web import (
@@ -423,7 +425,7 @@ def test_sec32_every_state_changing_post_needs_a_token_and_a_same_origin(case, u
 
 
 def test_sec32_csrf_middleware_is_on():
-    assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
+    assert installed(CsrfViewMiddleware)
 
 
 # -- SEC-33: the CSRF cookie is hardened and makes no session ---------------------
