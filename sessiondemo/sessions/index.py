@@ -29,8 +29,7 @@ index finds it.
 import dataclasses
 from datetime import UTC, datetime
 
-from . import clock, codec, conf, protocol, scripts
-from .connection import is_cluster
+from . import codec, conf, protocol, scripts
 from .keys import (
     NAME_LENGTH,
     index_buckets_key,
@@ -45,8 +44,12 @@ SCAN_BATCH = 500
 MAX_HOPS = 3
 # Far longer than a request waits for Redis (socket timeouts of 1 s, a few retries).
 NEW_ENTRY_MARGIN_MS = 60_000
-# How many index buckets (up to 64 users each) clearsessions reads at a time.
+# How many index buckets (up to 64 users each) clearsessions reads at a time,
+# and on one Redis how many such batches it sends at once, pipelined.
 BUCKET_BATCH = 16
+BATCHES_AT_ONCE = 8
+# How many sessions' heads clearsessions reads in one round trip on a cluster.
+OWNERS_AT_ONCE = 10_000
 # Between a user's id and an entry's packed name in its field.
 BAR = ord("|")
 
@@ -360,25 +363,40 @@ class PruneReport:
         )
 
 
-def prune_all(client, batch_size=BUCKET_BATCH, on_pruned=None):
+def prune_all(*, cluster, batch_size=BUCKET_BATCH, on_pruned=None):
     """
-    Prune every user index of entries whose session has ended.
+    Prune every user index of entries whose session has ended (an operation of the session protocol).
 
     Walks the set of buckets (not the keyspace: unrelated keys cost nothing)
     ``batch_size`` buckets at a time, so memory stays bounded however
     many users there are. Safe to run while the site serves traffic and
     alongside another run: each step is idempotent and drops only entries of
     sessions known gone (see the module docstring). Call ``on_pruned(user_id,
-    name)`` for each entry pruned.
+    name)`` for each entry pruned. ``cluster``: whether the store is a Redis
+    Cluster, where the sessions' keys live on other nodes than the buckets.
     """
     report = PruneReport()
-    _adopt_previous_layout(client)
-    if is_cluster(client):
-        for buckets in _bucket_batches(client, batch_size):
-            _prune_buckets(client, buckets, report, on_pruned)
-    else:
-        _sweep_buckets(client, _bucket_batches(client, batch_size), report, on_pruned)
+    yield from _adopt_previous_layout()
+    at_once = batch_size if cluster else batch_size * BATCHES_AT_ONCE
+    buckets, cursor = [], None
+    while cursor != 0:
+        cursor, found = yield from _scan_members(index_buckets_key(), cursor or 0, batch_size)
+        buckets += found
+        while buckets and (len(buckets) >= at_once or cursor == 0):
+            chunk, buckets = buckets[:at_once], buckets[at_once:]
+            batches = [chunk[first : first + batch_size] for first in range(0, len(chunk), batch_size)]
+            if cluster:
+                for batch in batches:
+                    yield from _prune_buckets(batch, report, on_pruned)
+            else:
+                yield from _sweep_buckets(batches, report, on_pruned)
     return report
+
+
+def _scan_members(key, cursor, count):
+    """Return the next cursor of an SSCAN of the set ``key``, and the members it found."""
+    [(cursor, members)] = yield [scripts.Command(("SSCAN", key, cursor, "COUNT", count))]
+    return int(cursor), [member.decode() if isinstance(member, bytes) else member for member in members]
 
 
 # The layout before this one: a field per user in ``<prefix>i:<bucket>`` (up
@@ -387,51 +405,39 @@ def prune_all(client, batch_size=BUCKET_BATCH, on_pruned=None):
 PREVIOUS_ENTRY_BYTES = 32
 
 
-def _adopt_previous_layout(client):
+def _adopt_previous_layout():
     """File the entries of an index in the previous layout in this one, and drop it: once, after an upgrade."""
     registry = f"{conf.key_prefix()}i"
-    for bucket in client.sscan_iter(registry, count=BUCKET_BATCH):
-        calls = []
-        for user_id, packed in client.hgetall(bucket).items():
-            for at in range(0, len(packed) - PREVIOUS_ENTRY_BYTES + 1, PREVIOUS_ENTRY_BYTES):
-                name = packed[at : at + NAME_LENGTH].decode()
-                filed = int.from_bytes(packed[at + NAME_LENGTH : at + PREVIOUS_ENTRY_BYTES], "big")
-                calls += add_calls(user_id.decode(), name, filed)
-        scripts.execute(client, [*calls, scripts.Command(("UNLINK", bucket))])
-    client.unlink(registry)
+    cursor = None
+    while cursor != 0:
+        cursor, buckets = yield from _scan_members(registry, cursor or 0, BUCKET_BATCH)
+        for bucket in buckets:
+            [fields] = yield [scripts.Command(("HGETALL", bucket))]
+            calls = []
+            for user_id, packed in _pairs(fields):
+                for at in range(0, len(packed) - PREVIOUS_ENTRY_BYTES + 1, PREVIOUS_ENTRY_BYTES):
+                    name = packed[at : at + NAME_LENGTH].decode()
+                    filed = int.from_bytes(packed[at + NAME_LENGTH : at + PREVIOUS_ENTRY_BYTES], "big")
+                    calls += add_calls(user_id.decode(), name, filed)
+            yield [*calls, scripts.Command(("UNLINK", bucket))]
+    yield [scripts.Command(("UNLINK", registry))]
 
 
-def _bucket_batches(client, batch_size):
-    batch = []
-    for bucket in client.sscan_iter(index_buckets_key(), count=batch_size):
-        batch.append(bucket.decode())
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _sweep_buckets(client, batches, report, on_pruned):
+def _sweep_buckets(batches, report, on_pruned):
     """
     Prune each bucket in ``batches`` with one INDEX_SWEEP, which reads and checks it inside Redis.
 
-    On one Redis. Each batch is sent before the replies to the one before
-    are read, so that Redis works on one while they are.
+    On one Redis. The batches go out pipelined (protocol.Batches): Redis
+    works on one while the replies to the one before are read.
     """
     listed = "1" if on_pruned is not None else ""
-    sent, gone = [], []
-
-    def calls():
-        for buckets in batches:
-            # Entries past the horizon go; those filed long enough ago go if their session has.
-            now = clock.now_ms(client)
-            args = [now - horizon_ms(), now - NEW_ENTRY_MARGIN_MS, listed, f"{conf.key_prefix()}s:"]
-            sent.append(buckets)
-            yield [scripts.Eval(scripts.INDEX_SWEEP, [bucket], args) for bucket in buckets]
-
-    for results in scripts.execute_batches(client, calls()):
-        for bucket, (users, emptied, dropped, fields_left, *pairs) in zip(sent.pop(0), results):
+    # Entries past the horizon go; those filed long enough ago go if their session has.
+    now = yield protocol.NOW
+    args = [now - horizon_ms(), now - NEW_ENTRY_MARGIN_MS, listed, f"{conf.key_prefix()}s:"]
+    sweeps = [[scripts.Eval(scripts.INDEX_SWEEP, [bucket], args) for bucket in buckets] for buckets in batches]
+    gone = []
+    for buckets, results in zip(batches, (yield protocol.Batches(sweeps))):
+        for bucket, (users, emptied, dropped, fields_left, *pairs) in zip(buckets, results):
             report.indexes_scanned += users
             report.indexes_removed += emptied
             report.entries_pruned += dropped
@@ -441,14 +447,12 @@ def _sweep_buckets(client, batches, report, on_pruned):
                 for user_id, name in zip(pairs[::2], pairs[1::2]):
                     on_pruned(user_id.decode(), name.decode())
     if gone:
-        scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
+        yield [scripts.Command(("SREM", index_buckets_key(), *gone))]
 
 
-def _prune_buckets(client, buckets, report, on_pruned):
+def _prune_buckets(buckets, report, on_pruned):
     """Prune ``buckets`` reading each session's head from wherever it lives (Redis Cluster)."""
-    replies = scripts.execute(
-        client, [scripts.Command(("TIME",)), *(scripts.Command(("HGETALL", bucket)) for bucket in buckets)]
-    )
+    replies = yield [scripts.Command(("TIME",)), *(scripts.Command(("HGETALL", bucket)) for bucket in buckets)]
     seconds, micros = replies[0]
     now = int(seconds) * 1000 + int(micros) // 1000
     # Entries past the horizon go unread; those filed long enough ago go if their session has.
@@ -460,19 +464,19 @@ def _prune_buckets(client, buckets, report, on_pruned):
             gone.append(bucket)
         indexes[bucket] = _entries_in(pairs)
         report.indexes_scanned += sum(1 for field, _ in pairs if not _is_entry(field))
-    _sweep_each_entry(client, indexes, cut, margin, report, on_pruned)
+    yield from _sweep_each_entry(indexes, cut, margin, report, on_pruned)
     if gone:
-        scripts.execute(client, [scripts.Command(("SREM", index_buckets_key(), *gone))])
+        yield [scripts.Command(("SREM", index_buckets_key(), *gone))]
 
 
-def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
+def _sweep_each_entry(indexes, cut, margin, report, on_pruned):
     """Prune the entries in ``indexes`` ({bucket: [(user id, name, filed)]}) that name sessions gone or not theirs."""
     users = {}
     for entries in indexes.values():
         for user_id, name, filed in entries:
             users.setdefault(user_id, []).append((name, filed))
     checked = [(user_id, name) for user_id, entries in users.items() for name, filed in entries if cut <= filed < margin]
-    owners = _owners(client, checked)
+    owners = yield from _owners(checked)
     prunes, pruned = [], []
     for user_id, entries in users.items():
         doomed = [
@@ -485,7 +489,7 @@ def _sweep_each_entry(client, indexes, cut, margin, report, on_pruned):
             pruned += [(user_id, name) for name, _ in doomed]
             report.indexes_removed += len(doomed) == len(entries)
     if prunes:
-        scripts.execute(client, prunes)
+        yield prunes
     report.entries_pruned += len(pruned)
     if on_pruned is not None:
         for user_id, name in pruned:
@@ -508,20 +512,18 @@ def _entries_in(pairs):
     return entries
 
 
-def _owners(client, checked):
+def _owners(checked):
     """Return, for each (user id, name), what its key holds (_Found without value), reading its head only."""
     calls = [
         # Enough of the value for its kind and an owner as long as the user's id (codec.header()).
         scripts.Command(("GETRANGE", session_redis_key(name), 0, codec.OWNER_AT + len(user_id)))
         for user_id, name in checked
     ]
+    heads = []
+    for first in range(0, len(calls), OWNERS_AT_ONCE):
+        heads += yield calls[first : first + OWNERS_AT_ONCE]
     found = {}
-    for (user_id, name), head in zip(checked, _in_batches(client, calls)):
+    for (user_id, name), head in zip(checked, heads):
         kind, owner, _ = codec.header(head) if head else (None, "", 0)
         found[user_id, name] = _Found(kind, owner, None, 0)
     return found
-
-
-def _in_batches(client, calls, size=10_000):
-    for first in range(0, len(calls), size):
-        yield from scripts.execute(client, calls[first : first + size])

@@ -9,7 +9,10 @@ and an asyncio one on redis.asyncio's, with no thread in between:
   round trip (scripts.execute());
 - Read(key, idle_ms): the key's value and Redis's time, sliding its TTL
   (reads.read()), or (None, None);
-- NOW: Redis's time in epoch ms (clock.now_ms()).
+- NOW: Redis's time in epoch ms (clock.now_ms());
+- Batches(batches): each list of calls' results, the lists sent one after
+  another on one connection, each before the replies to the one before are
+  read (scripts.execute_batches(); clearsessions's long walks).
 
 run() drives an operation with the process's client, arun() with the client
 of the running event loop (or with the process's client in a thread, as
@@ -34,6 +37,12 @@ class Read(NamedTuple):
 
     key: str
     idle_ms: int
+
+
+class Batches(NamedTuple):
+    """Run each list of calls in ``batches``, pipelined (scripts.execute_batches())."""
+
+    batches: list
 
 
 # Ask for Redis's time (clock.now_ms()).
@@ -102,6 +111,8 @@ def _perform(client, request):
         return raw, now_ms
     if request is NOW:
         return clock.now_ms(client)
+    if type(request) is Batches:
+        return list(scripts.execute_batches(client, request.batches))
     raise TypeError(f"Not a request of the session protocol: {request!r}")
 
 
@@ -116,4 +127,6 @@ async def _aperform(client, request):
         return raw, now_ms
     if request is NOW:
         return await clock.anow_ms(client)
+    if type(request) is Batches:
+        return [await scripts.aexecute(client, calls) for calls in request.batches]
     raise TypeError(f"Not a request of the session protocol: {request!r}")

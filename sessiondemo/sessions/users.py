@@ -3,7 +3,7 @@
 import logging
 
 from . import events, index, protocol
-from .connection import get_client, store_errors
+from .connection import get_client, is_cluster, store_errors
 from .keys import is_valid_session_id, session_handle, session_name
 
 
@@ -87,18 +87,28 @@ class UserSessionsMixin:
     @classmethod
     def clear_expired(cls):
         """Prune per-user index entries of sessions that have ended; Redis expires the rest."""
+        return protocol.run(cls._prune_all())
 
-        def log_pruned(user_id, name):
-            # One record per session that expired unseen, so DEBUG: a million
-            # of them would cost clearsessions more than the pruning itself.
-            events.log_event(
-                events.PRUNED,
-                reason=events.ENDED_EXPIRED,
-                user_id=user_id,
-                session=session_handle(name),
-                level=logging.DEBUG,
-            )
+    @classmethod
+    async def aclear_expired(cls):
+        """Prune per-user index entries of sessions that have ended, on the asyncio client."""
+        return await protocol.arun(cls._prune_all())
 
+    @classmethod
+    def _prune_all(cls):
         with store_errors():
-            logged = events.logger.isEnabledFor(logging.DEBUG)
-            return index.prune_all(get_client(), on_pruned=log_pruned if logged else None)
+            cluster = is_cluster(get_client())
+        logged = events.logger.isEnabledFor(logging.DEBUG)
+        return index.prune_all(cluster=cluster, on_pruned=_log_pruned if logged else None)
+
+
+def _log_pruned(user_id, name):
+    # One record per session that expired unseen, so DEBUG: a million of
+    # them would cost clearsessions more than the pruning itself.
+    events.log_event(
+        events.PRUNED,
+        reason=events.ENDED_EXPIRED,
+        user_id=user_id,
+        session=session_handle(name),
+        level=logging.DEBUG,
+    )

@@ -19,8 +19,18 @@ from django.urls import path
 
 from sessiondemo.sessions import connection, index, protocol
 from sessiondemo.sessions.backend import SessionStore
+from sessiondemo.sessions.keys import session_name
 from sessiondemo.testing.probes import AsyncCountingConnection
-from sessiondemo.testing.web import assert_unavailable, session_exists, session_keys, stored
+from sessiondemo.testing.web import (
+    assert_unavailable,
+    file_in_index,
+    index_entries,
+    redis_ms,
+    session_exists,
+    session_keys,
+    stored,
+)
+from sessiondemo.testing.web import log_in as log_in_sync
 from sessiondemo.urls import urlpatterns as site_urlpatterns
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -323,6 +333,19 @@ def test_an_async_view_under_wsgi_uses_the_process_connections(user, password, r
 
     # A loop made for each request would have connected each time.
     assert redis.info("stats")["total_connections_received"] - before <= 1
+
+
+def test_aclear_expired_prunes_on_the_asyncio_client(user, password, redis):
+    client = Client()
+    live = log_in_sync(client, user, password)
+    file_in_index(redis, user.pk, {"e" * 25 + "A": redis_ms(redis) - index.horizon_ms() - 1000})
+
+    with thread_hops() as hops:
+        report = asyncio.run(SessionStore.aclear_expired())
+
+    assert (report.indexes_scanned, report.entries_pruned) == (1, 1)
+    assert list(index_entries(redis, user.pk)) == [session_name(live)]
+    assert session_hops(hops) == []
 
 
 def test_user_listing_and_ending_on_the_async_path(user, password, redis):

@@ -30,14 +30,14 @@ from sessiondemo.testing.cluster import RedisClusterServers, cluster_cli
 from sessiondemo.testing.probes import CountingConnection
 from sessiondemo.testing.store import sessions_at
 from sessiondemo.testing.web import (
-    async_session_round,
-    index_entries,
     NEW_PASSWORD,
     assert_unavailable,
+    async_session_round,
     browser,
     change_password,
     file_long_ago,
     handle_of,
+    index_entries,
     is_logged_in,
     log_in,
     redis_key,
@@ -213,6 +213,22 @@ def test_clearsessions_prunes_the_indexes_on_every_node(cluster, cluster_client,
     for user, session_id in zip(users, live):
         index = list(index_entries(cluster_client, user.pk))
         assert index == [session_name(session_id)]
+
+
+def test_aclear_expired_prunes_the_indexes_on_every_node_on_the_asyncio_client(cluster, cluster_client, password):
+    users = [UserFactory(password=password, pk=20_000 + n * USERS_PER_BUCKET) for n in range(USERS)]
+    live = []
+    for user in users:
+        ended = log_in(browser(), user, password)
+        live.append(log_in(browser(), user, password))
+        cluster_client.delete(redis_key(ended))
+        file_long_ago(cluster_client, user)
+
+    report = asyncio.run(SessionStore.aclear_expired())
+
+    assert (report.indexes_scanned, report.entries_pruned) == (USERS, USERS)
+    for user, session_id in zip(users, live):
+        assert list(index_entries(cluster_client, user.pk)) == [session_name(session_id)]
 
 
 def test_endsessions_all_ends_the_sessions_on_every_node(cluster, cluster_client, password):

@@ -123,7 +123,7 @@ SCAN_ALLOWED = {
     ("index.py", "prune_all"),
     ("index.py", "end_everything"),
     ("index.py", "_scan_batches"),
-    ("index.py", "_bucket_batches"),
+    ("index.py", "_scan_members"),
     ("index.py", "_adopt_previous_layout"),
 }
 REQUEST_PATH = [
@@ -161,7 +161,8 @@ def scans_in(nodes):
                 continue
             yield f".{child.func.attr}("
         elif isinstance(child, ast.Constant) and isinstance(child.value, str):
-            if LUA_SCAN.search(child.value) or child.value.strip().upper() in ("KEYS", "SCAN"):
+            # A command spelt out: KEYS, SCAN, or a scan of one key's members.
+            if LUA_SCAN.search(child.value) or child.value.strip().upper() in ("KEYS", "SCAN", "SSCAN", "HSCAN", "ZSCAN"):
                 yield repr(child.value[:40])
 
 
@@ -208,9 +209,12 @@ def test_sec04_the_scanning_functions_are_reached_only_from_clearsessions_and_en
             if reach & set(called_names(node)):
                 callers.add((path.name, name))
     assert callers == {
-        ("users.py", "UserSessionsMixin.clear_expired"),
+        ("users.py", "UserSessionsMixin._prune_all"),
         ("users.py", "UserSessionsMixin.end_all_sessions"),
     }
+    # The operation clear_expired() and aclear_expired() run, and nothing else does.
+    prune_callers = {name for name, node in functions(ENGINE / "users.py").items() if "_prune_all" in set(called_names(node))}
+    assert prune_callers == {"UserSessionsMixin.clear_expired", "UserSessionsMixin.aclear_expired"}
 
     # Who calls SessionStore.clear_expired() / SessionStore.end_all_sessions():
     # the management commands only, directly or through accounts.engine's
@@ -223,7 +227,7 @@ def test_sec04_the_scanning_functions_are_reached_only_from_clearsessions_and_en
                 if (
                     isinstance(call, ast.Call)
                     and isinstance(call.func, ast.Attribute)
-                    and call.func.attr in ("clear_expired", "end_all_sessions")
+                    and call.func.attr in ("clear_expired", "aclear_expired", "end_all_sessions")
                     and ast.unparse(call.func.value) != "self"
                 ):
                     users.add((path.relative_to(ROOT).as_posix(), name))

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-from sessiondemo.sessions import codec, connection, index, scripts
+from sessiondemo.sessions import codec, connection, index, protocol, scripts
 from sessiondemo.sessions.backend import SessionStore
 from sessiondemo.sessions.keys import USERS_PER_BUCKET, index_buckets_key, session_name, user_index_key
 from sessiondemo.testing.web import (
@@ -425,7 +425,7 @@ def test_clear_expired_reaches_every_index_across_scan_batches(redis):
         file_in_index(redis, user_id, {no_session("e"): old})
     redis.set("sd:u:not-an-index", "x")
 
-    report = index.prune_all(redis, batch_size=2)
+    report = protocol.run(index.prune_all(cluster=False, batch_size=2))
 
     assert (report.indexes_scanned, report.entries_pruned, report.indexes_removed) == (7, 7, 7)
     assert redis.keys("sd:u:*") == [b"sd:u:not-an-index"]
