@@ -97,6 +97,17 @@ async def async_session_round(store_class, user, password):
     }
 
 
+def async_round_as_expected(session_id):
+    """Return what async_session_round() sees when all goes well for ``session_id``."""
+    return {
+        "profile": (200, True),
+        "written": "green",
+        "listed": [handle_of(session_id)],
+        "logout": 302,
+        "after": 302,
+    }
+
+
 def admin_browser(password, *, username="root"):
     """Create the superuser ``username`` and return a browser logged in to the admin as them."""
     from accounts.models import User
