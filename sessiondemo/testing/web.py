@@ -76,6 +76,8 @@ async def async_session_round(store_class, user, password):
     view), write a key with the async store, list the user's sessions and log
     out; return the session id and what each step saw.
     """
+    from asgiref.sync import sync_to_async
+    from django.db import connections
     from django.test import AsyncClient
 
     client = AsyncClient()
@@ -88,6 +90,8 @@ async def async_session_round(store_class, user, password):
     written = await store_class(session_id).aget("colour")
     logout = await client.post("/accounts/logout/", secure=True)
     after = await client.get("/profile/", secure=True)
+    # The test client kept the database connection open in asgiref's thread.
+    await sync_to_async(connections.close_all)()
     return session_id, {
         "profile": (profile.status_code, user.username in profile.text),
         "written": written,

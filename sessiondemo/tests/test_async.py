@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 
 import pytest
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
+from django.db import connections
 from django.http import HttpResponse
 from django.test import AsyncClient, Client
 from django.urls import path
@@ -36,6 +37,15 @@ from sessiondemo.urls import urlpatterns as site_urlpatterns
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 COOKIE = settings.SESSION_COOKIE_NAME
+
+
+@pytest.fixture(autouse=True)
+def async_connections_closed():
+    """Close the database connections that the test's event loop opened in asgiref's thread."""
+    yield
+    # Django's test clients keep connections open across requests: left in
+    # the thread sync_to_async() uses, one keeps PostgreSQL's test database busy.
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 # -- Views and URLs of these tests --------------------------------------------------
