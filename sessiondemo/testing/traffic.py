@@ -25,6 +25,7 @@ import time
 import traceback
 from typing import NamedTuple
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.signals import user_logged_in
@@ -249,6 +250,8 @@ class Traffic:
             await self._aloop(i, writers, mine)
         finally:
             self.async_visitors.extend(mine)
+            # The ORM ran in asgiref's thread, where the test client keeps its connection open.
+            await sync_to_async(connections.close_all)()
 
     async def _aloop(self, i, writers, mine):
         ends = time.monotonic() + self.deadline
