@@ -383,3 +383,68 @@ def test_a_stopped_primary_is_a_503_never_a_500(cluster, password):
     assert (
         submit_login(browser(raise_request_exception=False), users[1], password).status_code == 503
     )
+
+
+# -- A least-privilege ACL user on every node ----------------------------------------------
+
+# What the site's user needs on a cluster beyond what it needs on one Redis
+# (test_redis_security.APP_COMMANDS): the client's look at the slot layout and
+# at the command table, once per process.
+CLUSTER_COMMANDS = ["cluster|slots", "command"]
+
+
+@pytest.fixture
+def cluster_as_app_user(cluster_servers, monkeypatch):
+    """The cluster with the site's ACL user on every node, and the site logged in as it."""
+    from sessiondemo.tests.test_redis_security import APP_COMMANDS, APP_USER
+
+    password = "app-" + "x" * 24
+    commands = [f"+{name}" for name in [*APP_COMMANDS, *CLUSTER_COMMANDS]]
+    rule = ["on", f">{password}", "~sd:*", "resetchannels", "-@all", *commands]
+    for node in cluster_servers.nodes:
+        with node.client(socket_timeout=1) as client:
+            client.acl_setuser(APP_USER, reset=True)
+            client.execute_command("ACL", "SETUSER", APP_USER, *rule)
+            client.acl_log_reset()
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    monkeypatch.setenv(
+        "REDIS_URL", ",".join(f"redis://{APP_USER}:{password}@{address}" for address in cluster_servers.addresses)
+    )
+    base = Path(settings_module.__file__).with_name("base.py")
+    sessions = runpy.run_path(str(base))["CACHES"]["sessions"]
+    try:
+        with sessions_at(sessions["LOCATION"], options=sessions["OPTIONS"]):
+            yield cluster_servers
+    finally:
+        for node in cluster_servers.nodes:
+            with node.client(socket_timeout=1) as client:
+                client.acl_deluser(APP_USER)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_site_runs_on_the_cluster_as_a_least_privilege_acl_user(cluster, cluster_as_app_user, password):
+    """Login, profile, the async round, sessions list, ending, password change, clearsessions, logout."""
+    from sessiondemo.tests.test_redis_security import APP_USER
+
+    user = UserFactory(password=password)
+    here, there = browser(), browser()
+    log_in(here, user, password)
+    log_in(there, user, password)
+    assert here.get("/profile/", secure=True).status_code == 200
+    assert here.get("/accounts/sessions/", secure=True).status_code == 200
+    assert here.post("/accounts/sessions/others/end/", secure=True).status_code == 302
+    assert not is_logged_in(there)
+    assert change_password(here, password, NEW_PASSWORD).status_code == 302
+    assert here.post("/accounts/logout/", secure=True).status_code == 302
+    assert not is_logged_in(here)
+    session_id, seen = asyncio.run(async_session_round(SessionStore, user, NEW_PASSWORD))
+    assert seen == async_round_as_expected(session_id)
+    run("clearsessions")
+
+    denials = []
+    for node in cluster_as_app_user.nodes:
+        with node.client(socket_timeout=1) as client:
+            denials += [f"{e['reason']} {e['object']}" for e in client.acl_log()]
+            users = {c["user"] for c in client.client_list()}
+            assert users <= {"default", APP_USER}
+    assert denials == []
