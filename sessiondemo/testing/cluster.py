@@ -49,9 +49,11 @@ class RedisClusterServers:
     with each node's files under ``directory/node-<i>``.
     """
 
-    def __init__(self, directory, *, size=3, replicas=0, node_timeout_ms=NODE_TIMEOUT_MS):
+    def __init__(self, directory, *, size=3, replicas=0, node_timeout_ms=NODE_TIMEOUT_MS, tls=None):
         self.directory = Path(directory)
         self.replicas = replicas
+        # TLSFiles: every node speaks only TLS, to clients and to each other (bus, replication).
+        self.tls = tls
         self.node_timeout_ms = node_timeout_ms
         self.cli = cluster_cli()
         if self.cli is None:
@@ -63,7 +65,7 @@ class RedisClusterServers:
 
     def _new_node(self, index):
         node_dir = self.directory / f"node-{index}"
-        node = RedisServer(node_dir)
+        node = RedisServer(node_dir, tls=self.tls)
         # A free bus port of its own (Redis 7's cluster-port), not port + 10000,
         # which may be taken or past 65535.
         node.args = [
@@ -73,6 +75,8 @@ class RedisClusterServers:
             "--cluster-node-timeout", str(self.node_timeout_ms),
             *QUICK_SYNC,
         ]  # fmt: skip
+        if self.tls:
+            node.args += ["--tls-cluster", "yes", "--tls-replication", "yes"]
         return node
 
     @property
@@ -83,7 +87,8 @@ class RedisClusterServers:
     @property
     def location(self):
         """A django-redis LOCATION naming every node: the cluster client's startup nodes."""
-        return ",".join(f"redis://{address}" for address in self.addresses)
+        scheme = "rediss" if self.tls else "redis"
+        return ",".join(f"{scheme}://{address}" for address in self.addresses)
 
     @property
     def running(self):
@@ -107,8 +112,9 @@ class RedisClusterServers:
 
     def _cli(self, *args, timeout=60.0):
         """Run ``redis-cli --cluster <args>``; return its output, or raise with it."""
+        tls = ["--tls", "--cacert", str(self.tls.ca)] if self.tls else []
         done = subprocess.run(
-            [self.cli, "--cluster", *args],
+            [self.cli, *tls, "--cluster", *args],
             check=False,
             capture_output=True,
             text=True,
@@ -213,6 +219,8 @@ class RedisClusterServers:
     def client(self, **kwargs):
         """Return a RedisCluster client of these nodes, separate from the site's."""
         startup = [ClusterNode("127.0.0.1", node.port) for node in self.running]
+        if self.tls:
+            kwargs = {"ssl": True, "ssl_ca_certs": str(self.tls.ca), **kwargs}
         return RedisCluster(startup_nodes=startup, **kwargs)
 
     def slot_owner(self, slot):

@@ -448,3 +448,47 @@ def test_the_site_runs_on_the_cluster_as_a_least_privilege_acl_user(cluster, clu
             users = {c["user"] for c in client.client_list()}
             assert users <= {"default", APP_USER}
     assert denials == []
+
+
+# -- TLS between the site and every node, and between the nodes ---------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A cluster whose nodes speak only TLS (clients, cluster bus, replication)."""
+    import trustme
+
+    from sessiondemo.tests.test_redis_security import write_tls_files
+
+    directory = tmp_path_factory.mktemp("tls-cluster")
+    servers = RedisClusterServers(directory, tls=write_tls_files(trustme.CA(), directory / "tls"))
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_site_runs_on_a_cluster_over_tls(tls_cluster, monkeypatch, password):
+    """Login, profile, the async round, the listing and logout, every connection TLS."""
+    from redis.connection import SSLConnection
+
+    from sessiondemo.sessions.connection import get_client
+
+    location, options = production_cluster_options(monkeypatch, tls_cluster)
+    assert location.startswith("rediss://")
+    ca = {"ssl_ca_certs": str(tls_cluster.tls.ca), "ssl_cert_reqs": "required"}
+    user = UserFactory(password=password)
+    with sessions_at(location, options=options, pool_kwargs={"connection_class": CountingConnection, **ca}):
+        here = browser()
+        log_in(here, user, password)
+        assert here.get("/profile/", secure=True).status_code == 200
+        assert here.post("/accounts/logout/", secure=True).status_code == 302
+
+        session_id, seen = asyncio.run(async_session_round(SessionStore, user, password))
+        assert seen == async_round_as_expected(session_id)
+
+        # The nodes listen for TLS only: the async round could only run over TLS too.
+        assert all(
+            issubclass(node.redis_connection.connection_pool.connection_class, SSLConnection)
+            for node in get_client().get_nodes()
+        )
