@@ -171,6 +171,9 @@ if sentinels := env_list("REDIS_SENTINELS", ""):
             "SENTINELS": [(host, int(port)) for host, port in (s.rsplit(":", 1) for s in sentinels)],
         }
     )
+    # Sentinels that ask for a password of their own (requirepass in sentinel.conf).
+    if sentinel_password := os.environ.get("REDIS_SENTINEL_PASSWORD"):
+        CACHES["sessions"]["OPTIONS"]["SENTINEL_KWARGS"] = {"password": sentinel_password}
 
 # Redis Cluster: REDIS_CLUSTER=true and a REDIS_URL naming one or more of its
 # nodes, comma-separated, e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379 (no

@@ -55,6 +55,7 @@ class SentinelServer:
         down_after_ms=300,
         failover_timeout_ms=5000,
         quorum=1,
+        password=None,
     ):
         self.directory = Path(directory)
         self.primary_port = primary_port
@@ -63,6 +64,8 @@ class SentinelServer:
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.quorum = quorum
+        # What clients must give the sentinel itself (requirepass), if anything.
+        self.password = password
         self.process = None
         self.command = sentinel_command()
         if self.command is None:
@@ -87,7 +90,7 @@ class SentinelServer:
 
     def client(self, **kwargs):
         """Return a client of this sentinel (it speaks the Redis protocol)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
+        return redis.Redis(host="127.0.0.1", port=self.port, **{"password": self.password, **kwargs})
 
     def _config(self):
         service = self.service
@@ -102,6 +105,7 @@ class SentinelServer:
                 f"sentinel down-after-milliseconds {service} {self.down_after_ms}",
                 f"sentinel failover-timeout {service} {self.failover_timeout_ms}",
                 f"sentinel parallel-syncs {service} 1",
+                *([f"requirepass {self.password}"] if self.password else []),
                 "",
             ]
         )

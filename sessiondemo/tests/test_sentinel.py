@@ -65,14 +65,14 @@ def production_sentinel_options(monkeypatch, sentinel):
 class Deployment:
     """A primary, its replica and a sentinel, all private processes on free loopback ports."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, *, sentinel_password=None):
         self.primary = RedisServer(directory / "primary", args=QUICK_SYNC).start()
         self.replica = RedisServer(
             directory / "replica",
             args=[*QUICK_SYNC, "--replicaof", "127.0.0.1", str(self.primary.port)],
         ).start()
         wait_until_replicated(self.replica, timeout=DEADLINE_SECONDS)
-        self.sentinel = SentinelServer(directory / "sentinel", self.primary.port).start()
+        self.sentinel = SentinelServer(directory / "sentinel", self.primary.port, password=sentinel_password).start()
         self.sentinel.wait_for_primary(self.primary.port, timeout=DEADLINE_SECONDS)
         self.sentinel.wait_for_replicas([self.replica.port], timeout=DEADLINE_SECONDS)
 
@@ -268,3 +268,29 @@ def test_a_failover_under_traffic_is_never_a_500(deployment, user, password):
     assert all(status == {"view": 200, "login": 302}[kind] for kind, status in after), after
     assert sentinel.primary_address() == ("127.0.0.1", replica.port)
     assert is_logged_in(visitor)
+
+
+def test_sentinels_that_ask_for_a_password_get_it(tmp_path, monkeypatch, user, password):
+    """REDIS_SENTINEL_PASSWORD reaches the sentinels (SENTINEL_KWARGS); without it they refuse, a 503."""
+    if sentinel_command() is None:
+        pytest.skip("Redis Sentinel is not installed.")
+    processes = Deployment(tmp_path, sentinel_password="sentinel-" + "s" * 20)
+    try:
+        with processes.sentinel.client(password=None, socket_timeout=1) as stranger:
+            with pytest.raises(RedisError, match="(?i)auth"):
+                stranger.sentinel_masters()
+        monkeypatch.setenv("REDIS_SENTINEL_PASSWORD", processes.sentinel.password)
+        location, options = production_sentinel_options(monkeypatch, processes.sentinel)
+        assert options["SENTINEL_KWARGS"] == {"password": processes.sentinel.password}
+        with sessions_at(location, options=options):
+            client = browser()
+            session_id = log_in(client, user, password)
+            assert is_logged_in(client)
+            assert holds(processes.primary, session_id)
+
+        monkeypatch.delenv("REDIS_SENTINEL_PASSWORD")
+        location, options = production_sentinel_options(monkeypatch, processes.sentinel)
+        with sessions_at(location, options=options):
+            assert_unavailable(submit_login(browser(raise_request_exception=False), user, password))
+    finally:
+        processes.stop()
