@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from redis.sentinel import SentinelManagedSSLConnection
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -171,6 +172,11 @@ if sentinels := env_list("REDIS_SENTINELS", ""):
             "SENTINELS": [(host, int(port)) for host, port in (s.rsplit(":", 1) for s in sentinels)],
         }
     )
+    if REDIS_URL.startswith("rediss://"):
+        # TLS to the primary the sentinels name: redis-py's connection class
+        # for that, which the pool would otherwise replace with a plain TLS one
+        # aimed at the service's name.
+        CACHES["sessions"]["OPTIONS"]["CONNECTION_POOL_KWARGS"]["connection_class"] = SentinelManagedSSLConnection
     # Sentinels that ask for a password of their own (requirepass in sentinel.conf).
     if sentinel_password := os.environ.get("REDIS_SENTINEL_PASSWORD"):
         CACHES["sessions"]["OPTIONS"]["SENTINEL_KWARGS"] = {"password": sentinel_password}

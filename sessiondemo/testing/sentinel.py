@@ -56,6 +56,7 @@ class SentinelServer:
         failover_timeout_ms=5000,
         quorum=1,
         password=None,
+        tls=None,
     ):
         self.directory = Path(directory)
         self.primary_port = primary_port
@@ -66,6 +67,8 @@ class SentinelServer:
         self.quorum = quorum
         # What clients must give the sentinel itself (requirepass), if anything.
         self.password = password
+        # TLSFiles of a primary and replicas that speak only TLS: the sentinel talks TLS to them.
+        self.tls = tls
         self.process = None
         self.command = sentinel_command()
         if self.command is None:
@@ -106,6 +109,16 @@ class SentinelServer:
                 f"sentinel failover-timeout {service} {self.failover_timeout_ms}",
                 f"sentinel parallel-syncs {service} 1",
                 *([f"requirepass {self.password}"] if self.password else []),
+                *(
+                    [
+                        "tls-replication yes",
+                        f"tls-cert-file {self.tls.cert}",
+                        f"tls-key-file {self.tls.key}",
+                        f"tls-ca-cert-file {self.tls.ca}",
+                    ]
+                    if self.tls
+                    else []
+                ),
                 "",
             ]
         )

@@ -53,9 +53,9 @@ DEADLINE_SECONDS = 15.0
 QUICK_SYNC = ["--repl-diskless-sync-delay", "0"]
 
 
-def production_sentinel_options(monkeypatch, sentinel):
+def production_sentinel_options(monkeypatch, sentinel, scheme="redis"):
     """Return the sessions cache (LOCATION, OPTIONS) that settings/base.py builds for ``sentinel``."""
-    monkeypatch.setenv("REDIS_URL", f"redis://{SERVICE}/0")
+    monkeypatch.setenv("REDIS_URL", f"{scheme}://{SERVICE}/0")
     monkeypatch.setenv("REDIS_SENTINELS", "{}:{}".format(*sentinel.address))
     base = Path(settings_module.__file__).with_name("base.py")
     sessions = runpy.run_path(str(base))["CACHES"]["sessions"]
@@ -294,3 +294,50 @@ def test_sentinels_that_ask_for_a_password_get_it(tmp_path, monkeypatch, user, p
             assert_unavailable(submit_login(browser(raise_request_exception=False), user, password))
     finally:
         processes.stop()
+
+
+def test_tls_to_the_primary_the_sentinels_name(tmp_path, monkeypatch, user, password):
+    """A rediss:// REDIS_URL with REDIS_SENTINELS: TLS to the primary and its replica, which speak nothing else."""
+    if sentinel_command() is None:
+        pytest.skip("Redis Sentinel is not installed.")
+    import trustme
+    from redis.sentinel import SentinelManagedSSLConnection
+
+    from sessiondemo.tests.test_redis_security import write_tls_files
+
+    tls = write_tls_files(trustme.CA(), tmp_path / "tls")
+    args = [*QUICK_SYNC, "--tls-replication", "yes"]
+    primary = RedisServer(tmp_path / "primary", tls=tls, args=args).start()
+    replica = RedisServer(
+        tmp_path / "replica", tls=tls, args=[*args, "--replicaof", "127.0.0.1", str(primary.port)]
+    ).start()
+    sentinel = None
+    try:
+        wait_until_replicated(replica, timeout=DEADLINE_SECONDS)
+        sentinel = SentinelServer(tmp_path / "sentinel", primary.port, tls=tls).start()
+        sentinel.wait_for_primary(primary.port, timeout=DEADLINE_SECONDS)
+        location, options = production_sentinel_options(monkeypatch, sentinel, scheme="rediss")
+        assert options["CONNECTION_POOL_KWARGS"]["connection_class"] is SentinelManagedSSLConnection
+        ca = {"ssl_ca_certs": str(tls.ca), "ssl_cert_reqs": "required"}
+        with sessions_at(location, options=options, pool_kwargs=ca):
+            client = browser()
+            session_id = log_in(client, user, password)
+            assert is_logged_in(client)
+            assert holds(primary, session_id)
+            assert client.post("/accounts/logout/", secure=True).status_code == 302
+            assert not holds(primary, session_id)
+
+            async def asyncio_round():
+                store = SessionStore()
+                store["colour"] = "green"
+                await store.acreate()
+                return store.session_key, await SessionStore(store.session_key).aget("colour")
+
+            # The asyncio client through the sentinel, over TLS too.
+            session_id, colour = asyncio.run(asyncio_round())
+            assert colour == "green"
+            assert holds(primary, session_id)
+    finally:
+        for process in (sentinel, replica, primary):
+            if process is not None:
+                process.stop()
