@@ -243,6 +243,15 @@ def check_session_store(app_configs, **kwargs):
                 id="sessiondemo.W005",
             )
         )
+    if sentinels and not local and not (options.get("SENTINEL_KWARGS") or {}).get("password"):
+        messages.append(
+            Warning(
+                "The sentinels are reached over the network without a password.",
+                hint="Give them requirepass in sentinel.conf and the site REDIS_SENTINEL_PASSWORD: "
+                "whoever can ask a sentinel can tell the site where its sessions are.",
+                id="sessiondemo.W011",
+            )
+        )
     if options.get("IGNORE_EXCEPTIONS"):
         messages.append(
             Warning(

@@ -268,6 +268,15 @@ def test_sec38_w005_accepts_tls_and_local_redis(location):
         assert checks.check_session_store(None) == []
 
 
+def test_sec38_w011_fires_on_remote_sentinels_without_a_password():
+    remote = {"SENTINELS": [("10.0.0.5", 26379)]}
+    with override_settings(CACHES=sessions_cache(LOCATION="rediss://mymaster/0", OPTIONS=remote)):
+        assert ids(checks.check_session_store(None)) == {"sessiondemo.W011"}
+    guarded = {**remote, "SENTINEL_KWARGS": {"password": "s3cret"}}
+    with override_settings(CACHES=sessions_cache(LOCATION="rediss://mymaster/0", OPTIONS=guarded)):
+        assert checks.check_session_store(None) == []
+
+
 def test_sec38_w006_fires_when_redis_errors_are_ignored():
     with override_settings(CACHES=sessions_cache(OPTIONS={"IGNORE_EXCEPTIONS": True})):
         assert ids(checks.check_session_store(None)) == {"sessiondemo.W006"}
@@ -323,4 +332,5 @@ def test_sec38_w005_judges_a_sentinel_setup_by_where_its_sentinels_are():
     with override_settings(CACHES=sentinel_cache(("127.0.0.1", 26379), ("localhost", 26380))):
         assert checks.check_session_store(None) == []
     with override_settings(CACHES=sentinel_cache(("127.0.0.1", 26379), ("sentinel-2.internal.example", 26379))):
-        assert ids(checks.check_session_store(None)) == {"sessiondemo.W005"}
+        # Remote sentinels without a password are W011's, below.
+        assert ids(checks.check_session_store(None)) == {"sessiondemo.W005", "sessiondemo.W011"}
