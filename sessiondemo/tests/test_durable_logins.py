@@ -218,3 +218,47 @@ def test_a_replica_wait_as_long_as_the_socket_timeout_is_a_configuration_error(s
     assert [message.id for message in checks.check_replica_wait(None)] == ["sessiondemo.E001"]
     settings.SESSION_REDIS_REPLICA_TIMEOUT_MS = 800
     assert checks.check_replica_wait(None) == []
+
+
+@pytest.fixture
+def cluster_with_replicas(tmp_path, settings, monkeypatch):
+    """3 primaries with a replica each, the site's sessions on them, logins waiting for a replica."""
+    from sessiondemo.testing.cluster import RedisClusterServers, cluster_cli
+    from sessiondemo.tests.test_cluster import production_cluster_options
+
+    if cluster_cli() is None:
+        pytest.skip("redis-cli is not installed; it creates the cluster.")
+    settings.SESSION_REDIS_MIN_REPLICAS = 1
+    settings.SESSION_REDIS_REPLICA_TIMEOUT_MS = PATIENT_MS
+    servers = RedisClusterServers(tmp_path, replicas=1).start()
+    try:
+        location, options = production_cluster_options(monkeypatch, servers)
+        with sessions_at(location, options={**options, **SOCKET_TIMEOUT}):
+            yield servers
+    finally:
+        servers.stop()
+
+
+def test_on_a_cluster_a_login_waits_for_the_replica_of_its_own_node(cluster_with_replicas, user, password, settings):
+    # Were WAIT asked on another connection than the write's, it would find the
+    # replicas at that connection's offset at once, frozen or not.
+    servers = cluster_with_replicas
+    replicas = [servers.replica_of(primary) for primary in servers.primaries()]
+    assert all(replicas)
+    client = browser(raise_request_exception=False)
+
+    settings.SESSION_REDIS_REPLICA_TIMEOUT_MS = IMPATIENT_MS
+    frozen = contextlib.ExitStack()
+    with frozen:
+        for replica in replicas:
+            os.kill(replica.process.pid, signal.SIGSTOP)
+            frozen.callback(os.kill, replica.process.pid, signal.SIGCONT)
+        assert_unavailable(submit_login(client, user, password))
+    settings.SESSION_REDIS_REPLICA_TIMEOUT_MS = PATIENT_MS
+
+    session_id = log_in(client, user, password)
+    assert is_logged_in(client)
+    node = servers.node_of(redis_key(session_id))
+    with servers.replica_of(node).client(socket_timeout=1) as replica:
+        replica.execute_command("READONLY")  # a cluster replica answers reads only when asked so
+        assert replica.exists(redis_key(session_id)) == 1
